@@ -1,0 +1,66 @@
+//! The proxy-auth decision without the network: URL parsing, cookie lookup, token hashing, the
+//! group decision. `cargo bench --bench decision`.
+
+use std::hint::black_box;
+use std::net::IpAddr;
+
+use axum::http::{header, HeaderMap, HeaderValue};
+use criterion::{criterion_group, criterion_main, Criterion};
+use usher::domain::access::{decide, parse_request};
+use usher::domain::session::hash_cookie_value;
+use usher::domain::{SessionToken, SessionView};
+use usher::http::client_ip::client_ip;
+use usher::http::cookies::cookie_values;
+
+fn bench(c: &mut Criterion) {
+    let token = SessionToken::generate();
+    let mut headers = HeaderMap::new();
+    let cookie = format!(
+        "_ga=GA1.2.3; theme=dark; usher_session={}; tautulli_token_x=abc",
+        token.expose()
+    );
+    headers.insert(header::COOKIE, HeaderValue::from_str(&cookie).unwrap());
+    headers.insert("x-real-ip", HeaderValue::from_static("192.168.1.20"));
+    let proxies = vec!["127.0.0.0/8".parse().unwrap()];
+    let peer: IpAddr = "127.0.0.1".parse().unwrap();
+    let view = SessionView::new(
+        1,
+        1,
+        "alice".into(),
+        Some("a@x".into()),
+        0,
+        "Admin".into(),
+        false,
+        i64::MAX,
+        0,
+    );
+
+    c.bench_function("parse /api/v2/auth/4", |b| {
+        b.iter(|| parse_request(black_box("/api/v2/auth/4"), None))
+    });
+    c.bench_function("parse ?group=4&whitelist=10.0.0.0/8", |b| {
+        b.iter(|| {
+            parse_request(
+                black_box("/api/v2/auth"),
+                Some(black_box("group=4&whitelist=10.0.0.0%2F8")),
+            )
+        })
+    });
+    c.bench_function("client ip via X-Real-IP", |b| {
+        b.iter(|| client_ip(black_box(peer), &headers, &proxies))
+    });
+    c.bench_function("find cookie + sha256", |b| {
+        b.iter(|| cookie_values(black_box(&headers), "usher_session").find_map(hash_cookie_value))
+    });
+    c.bench_function("whole decision (cache hit)", |b| {
+        b.iter(|| {
+            let req = parse_request(black_box("/api/v2/auth/0"), None).unwrap();
+            let ip = client_ip(peer, &headers, &proxies);
+            let hash = cookie_values(&headers, "usher_session").find_map(hash_cookie_value);
+            (hash, decide(&req, ip, Some(&view)))
+        })
+    });
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

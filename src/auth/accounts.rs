@@ -1,0 +1,226 @@
+//! Account management shared by the admin API and the CLI.
+
+use crate::core::Core;
+use crate::domain::group::{is_admin, is_assignable};
+use crate::domain::user::{validate_email, validate_password, validate_username};
+use crate::domain::{GroupId, NewUser, User, UserId};
+use crate::store::{Actor, SessionInfo, UserPatch};
+
+use super::{password, AuthError};
+
+/// A request to create a user.
+#[derive(Debug, Clone)]
+pub struct CreateUser {
+    pub username: String,
+    pub email: Option<String>,
+    pub password: Option<String>,
+    /// `None`: the default group.
+    pub group_id: Option<GroupId>,
+}
+
+/// A change to a user, as an admin asks for it.
+#[derive(Debug, Clone, Default)]
+pub struct EditUser {
+    pub username: Option<String>,
+    pub email: Option<String>,
+    pub group_id: Option<GroupId>,
+    pub password: Option<String>,
+    pub locked: Option<bool>,
+}
+
+/// Who is asking: the CLI (full rights) or a signed-in admin of some group.
+#[derive(Debug, Clone)]
+pub struct Acting {
+    pub actor: Actor,
+    /// `None` for the CLI.
+    pub group: Option<GroupId>,
+}
+
+impl Acting {
+    /// The command-line tool, which may do anything.
+    pub fn cli() -> Self {
+        Acting {
+            actor: Actor::cli(),
+            group: None,
+        }
+    }
+
+    /// Co-admins (group 1) may not create, change or promote admins (group 0).
+    fn may_touch_group(&self, group: GroupId) -> Result<(), AuthError> {
+        match self.group {
+            Some(mine) if group < mine => Err(AuthError::Forbidden(format!(
+                "members of group {mine} cannot manage members of group {group}"
+            ))),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl Core {
+    async fn check_group(&self, group: GroupId) -> Result<(), AuthError> {
+        let exists = self
+            .store
+            .list_groups()
+            .await?
+            .iter()
+            .any(|g| g.id == group);
+        if !is_assignable(group) || !exists {
+            return Err(crate::domain::user::InvalidInput::Group(group).into());
+        }
+        Ok(())
+    }
+
+    /// Creates a local user.
+    pub async fn create_user(&self, req: CreateUser, acting: &Acting) -> Result<User, AuthError> {
+        validate_username(&req.username)?;
+        if let Some(e) = &req.email {
+            validate_email(e)?;
+        }
+        let group_id = match req.group_id {
+            Some(g) => g,
+            None => self.store.default_group().await?,
+        };
+        self.check_group(group_id).await?;
+        acting.may_touch_group(group_id)?;
+        let password_hash = match req.password {
+            Some(p) => {
+                validate_password(&p)?;
+                Some(password::hash(p).await)
+            }
+            None => None,
+        };
+        let new = NewUser {
+            username: req.username,
+            email: req.email,
+            password_hash,
+            group_id,
+            image: None,
+        };
+        let user = self.store.create_user(&new, &acting.actor).await?;
+        tracing::info!(user = %user.username, group = user.group_id, "user created");
+        Ok(user)
+    }
+
+    /// Changes a user; refuses anything that would leave no unlocked admin.
+    pub async fn edit_user(
+        &self,
+        id: UserId,
+        req: EditUser,
+        acting: &Acting,
+    ) -> Result<User, AuthError> {
+        let current = self.store.get_user(id).await?.ok_or(AuthError::NotFound)?;
+        acting.may_touch_group(current.group_id)?;
+        let mut patch = UserPatch::default();
+        if let Some(name) = req.username {
+            validate_username(&name)?;
+            patch.username = Some(name);
+        }
+        if let Some(email) = req.email {
+            let email = email.trim().to_string();
+            if email.is_empty() {
+                patch.email = Some(None);
+            } else {
+                validate_email(&email)?;
+                patch.email = Some(Some(email));
+            }
+        }
+        if let Some(g) = req.group_id {
+            self.check_group(g).await?;
+            acting.may_touch_group(g)?;
+            patch.group_id = Some(g);
+        }
+        if let Some(p) = req.password.clone() {
+            validate_password(&p)?;
+            patch.password_hash = Some(password::hash(p).await);
+        }
+        patch.locked = req.locked;
+        let loses_admin = current.group_id == 0
+            && !current.locked
+            && (patch.group_id.is_some_and(|g| g != 0) || patch.locked == Some(true));
+        if loses_admin && self.store.count_active_admins().await? <= 1 {
+            return Err(AuthError::Forbidden(
+                "this is the last unlocked admin; make someone else admin first".into(),
+            ));
+        }
+        let action = match (req.locked, patch.group_id, req.password.is_some()) {
+            (Some(true), _, _) => "user.lock",
+            (Some(false), _, _) => "user.unlock",
+            (_, Some(_), _) => "user.group",
+            (_, _, true) => "user.password",
+            _ => "user.update",
+        };
+        let user = self
+            .store
+            .update_user(id, &patch, action, &acting.actor)
+            .await?;
+        self.sessions.invalidate_user(id);
+        if req.password.is_some() {
+            // A new password ends every session: whoever knew the old one is out.
+            // Through Core, which drops the cache entries after the rows are gone: a proxy
+            // request between the update and the revoke cannot leave a session cached.
+            self.revoke_user_sessions(id, None, &acting.actor).await?;
+        }
+        tracing::info!(user = %user.username, action, "user changed");
+        Ok(user)
+    }
+
+    /// Deletes a user and their sessions.
+    pub async fn delete_user(&self, id: UserId, acting: &Acting) -> Result<(), AuthError> {
+        let current = self.store.get_user(id).await?.ok_or(AuthError::NotFound)?;
+        acting.may_touch_group(current.group_id)?;
+        if current.group_id == 0 && !current.locked && self.store.count_active_admins().await? <= 1
+        {
+            return Err(AuthError::Forbidden(
+                "this is the last unlocked admin; make someone else admin first".into(),
+            ));
+        }
+        self.store.delete_user(id, &acting.actor).await?;
+        self.sessions.invalidate_user(id);
+        tracing::info!(user = %current.username, "user deleted");
+        Ok(())
+    }
+
+    /// Finds a user by name for the CLI.
+    pub async fn user_by_name(&self, name: &str) -> Result<User, AuthError> {
+        self.store
+            .find_user_by_name(name)
+            .await?
+            .ok_or(AuthError::NotFound)
+    }
+
+    /// Revokes one session; with `owner`, only if it belongs to that user.
+    pub async fn revoke_session(
+        &self,
+        id: i64,
+        owner: Option<UserId>,
+        actor: &Actor,
+    ) -> Result<(), AuthError> {
+        let hash = self.store.revoke_session(id, owner, actor).await?;
+        self.sessions.invalidate_hex(&hash);
+        tracing::info!(session_id = id, "session revoked");
+        Ok(())
+    }
+
+    /// Revokes all sessions of a user (optionally keeping one).
+    pub async fn revoke_user_sessions(
+        &self,
+        user: UserId,
+        keep: Option<i64>,
+        actor: &Actor,
+    ) -> Result<u64, AuthError> {
+        let n = self.store.revoke_user_sessions(user, keep, actor).await?;
+        self.sessions.invalidate_user(user);
+        tracing::info!(user_id = user, count = n, "sessions revoked");
+        Ok(n)
+    }
+
+    /// Sessions of a user (or all).
+    pub async fn sessions_of(&self, user: Option<UserId>) -> Result<Vec<SessionInfo>, AuthError> {
+        Ok(self.store.list_sessions(user).await?)
+    }
+}
+
+/// True when the group may use the admin API.
+pub fn can_administer(group: GroupId) -> bool {
+    is_admin(group)
+}

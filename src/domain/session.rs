@@ -1,0 +1,179 @@
+//! Sessions: the random token in the cookie, its hash in the store, and the cached view the
+//! proxy-auth hot path answers from.
+
+use std::sync::atomic::{AtomicI64, Ordering};
+
+use base64::Engine;
+use http::HeaderValue;
+use rand::RngCore;
+use sha2::{Digest, Sha256};
+
+use super::{GroupId, UserId};
+
+/// How a person signed in; stored with the session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SessionMethod {
+    Local,
+    Setup,
+    PlexPassword,
+    PlexOauth,
+}
+
+impl SessionMethod {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SessionMethod::Local => "local",
+            SessionMethod::Setup => "setup",
+            SessionMethod::PlexPassword => "plex_password",
+            SessionMethod::PlexOauth => "plex_oauth",
+        }
+    }
+}
+
+/// Length of a token in its cookie form: 32 bytes, base64url without padding.
+pub const TOKEN_CHARS: usize = 43;
+
+/// A session token as the browser holds it. Never logged, never stored.
+pub struct SessionToken(String);
+
+impl SessionToken {
+    /// A fresh 256-bit random token.
+    pub fn generate() -> Self {
+        let mut bytes = [0u8; 32];
+        rand::rngs::OsRng.fill_bytes(&mut bytes);
+        SessionToken(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes))
+    }
+
+    /// The cookie value.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    /// The key under which the store and the cache know this session.
+    pub fn hash(&self) -> TokenHash {
+        hash_token(self.0.as_bytes())
+    }
+}
+
+impl std::fmt::Debug for SessionToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SessionToken(****)")
+    }
+}
+
+/// SHA-256 of a token.
+pub type TokenHash = [u8; 32];
+
+/// Hashes a cookie value that looks like a token; `None` for anything that cannot be one, so
+/// garbage never reaches the cache or the store.
+pub fn hash_cookie_value(value: &[u8]) -> Option<TokenHash> {
+    if value.len() != TOKEN_CHARS
+        || !value
+            .iter()
+            .all(|b| b.is_ascii_alphanumeric() || *b == b'-' || *b == b'_')
+    {
+        return None;
+    }
+    Some(hash_token(value))
+}
+
+fn hash_token(value: &[u8]) -> TokenHash {
+    Sha256::digest(value).into()
+}
+
+/// Everything the proxy-auth answer needs about one session, with the header values prepared.
+#[derive(Debug)]
+pub struct SessionView {
+    pub session_id: i64,
+    pub user_id: UserId,
+    pub username: String,
+    pub email: Option<String>,
+    pub group_id: GroupId,
+    pub group_name: String,
+    pub locked: bool,
+    pub expires_at: i64,
+    /// Last time the session was used, kept in memory and written to the store in batches.
+    pub last_seen: AtomicI64,
+    /// Last value written to the store, to know what needs flushing.
+    pub last_flushed: AtomicI64,
+    pub headers: IdentityHeaders,
+}
+
+/// Prepared identity header values, built once when a session enters the cache.
+#[derive(Debug, Clone)]
+pub struct IdentityHeaders {
+    pub user: HeaderValue,
+    pub email: HeaderValue,
+    pub group_id: HeaderValue,
+    pub group_name: HeaderValue,
+}
+
+impl SessionView {
+    /// Builds the view; the header values are computed here, off the hot path.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        session_id: i64,
+        user_id: UserId,
+        username: String,
+        email: Option<String>,
+        group_id: GroupId,
+        group_name: String,
+        locked: bool,
+        expires_at: i64,
+        last_seen: i64,
+    ) -> Self {
+        let headers = IdentityHeaders {
+            user: header_value(&username),
+            email: header_value(email.as_deref().unwrap_or("")),
+            group_id: HeaderValue::from(group_id),
+            group_name: header_value(&group_name),
+        };
+        SessionView {
+            session_id,
+            user_id,
+            username,
+            email,
+            group_id,
+            group_name,
+            locked,
+            expires_at,
+            last_seen: AtomicI64::new(last_seen),
+            last_flushed: AtomicI64::new(last_seen),
+            headers,
+        }
+    }
+
+    /// Records a use; cheap enough for the hot path (one relaxed load, rarely a store).
+    pub fn touch(&self, now: i64) {
+        if now - self.last_seen.load(Ordering::Relaxed) >= 30 {
+            self.last_seen.store(now, Ordering::Relaxed);
+        }
+    }
+}
+
+/// UTF-8 names become obs-text header bytes, which nginx passes through unchanged; anything
+/// that is not a valid header value (control characters) becomes empty rather than failing.
+fn header_value(s: &str) -> HeaderValue {
+    HeaderValue::from_bytes(s.as_bytes()).unwrap_or_else(|_| HeaderValue::from_static(""))
+}
+
+/// Hex form of a token hash, as stored.
+pub fn hash_hex(hash: &TokenHash) -> String {
+    hex::encode(hash)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_roundtrip_through_cookie_check() {
+        let t = SessionToken::generate();
+        assert_eq!(t.expose().len(), TOKEN_CHARS);
+        assert_eq!(hash_cookie_value(t.expose().as_bytes()), Some(t.hash()));
+        assert_eq!(hash_cookie_value(b"short"), None);
+        assert_eq!(hash_cookie_value(&[b'%'; TOKEN_CHARS]), None);
+        assert!(!format!("{t:?}").contains(t.expose()));
+    }
+}

@@ -1,0 +1,120 @@
+//! Users and the rules for their names, emails and passwords.
+
+use serde::Serialize;
+
+use super::GroupId;
+
+/// Database id of a user.
+pub type UserId = i64;
+
+/// Longest username accepted (Organizr: 50; we allow a little more for Plex emails used as names).
+pub const MAX_USERNAME_CHARS: usize = 64;
+/// Longest email accepted (RFC 5321 path limit).
+pub const MAX_EMAIL_CHARS: usize = 254;
+/// Shortest password a local account may have.
+pub const MIN_PASSWORD_CHARS: usize = 8;
+/// Longest password accepted; bounds hashing work.
+pub const MAX_PASSWORD_BYTES: usize = 1024;
+
+/// A person who can sign in.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct User {
+    pub id: UserId,
+    pub username: String,
+    pub email: Option<String>,
+    pub group_id: GroupId,
+    pub group_name: String,
+    pub locked: bool,
+    pub image: Option<String>,
+    pub created_at: i64,
+    /// Whether a local password is set (the hash itself never leaves the store layer).
+    pub has_password: bool,
+}
+
+/// What is needed to create a user.
+#[derive(Debug, Clone)]
+pub struct NewUser {
+    pub username: String,
+    pub email: Option<String>,
+    pub password_hash: Option<String>,
+    pub group_id: GroupId,
+    pub image: Option<String>,
+}
+
+/// Why a username, email or password was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum InvalidInput {
+    #[error("username must be 1 to {MAX_USERNAME_CHARS} characters")]
+    UsernameLength,
+    #[error("username may not contain spaces at either end, control characters, '/' or '@'")]
+    UsernameChars,
+    #[error("email must look like name@host and be at most {MAX_EMAIL_CHARS} characters")]
+    Email,
+    #[error("password must be at least {MIN_PASSWORD_CHARS} characters and at most {MAX_PASSWORD_BYTES} bytes")]
+    PasswordLength,
+    #[error("group {0} does not exist or cannot be assigned")]
+    Group(GroupId),
+}
+
+/// Checks a username: any script is fine (names are compared case-insensitively), but no
+/// characters that would confuse headers, paths or the username-or-email login field.
+pub fn validate_username(name: &str) -> Result<(), InvalidInput> {
+    let count = name.chars().count();
+    if count == 0 || count > MAX_USERNAME_CHARS {
+        return Err(InvalidInput::UsernameLength);
+    }
+    if name.trim() != name || name.chars().any(|c| c.is_control() || c == '/' || c == '@') {
+        return Err(InvalidInput::UsernameChars);
+    }
+    Ok(())
+}
+
+/// Checks an email address loosely: one '@', something on both sides, no spaces or controls.
+pub fn validate_email(email: &str) -> Result<(), InvalidInput> {
+    let ok = email.len() <= MAX_EMAIL_CHARS
+        && !email.chars().any(|c| c.is_whitespace() || c.is_control())
+        && matches!(email.split_once('@'), Some((l, d)) if !l.is_empty() && !d.is_empty() && !d.contains('@'));
+    if ok {
+        Ok(())
+    } else {
+        Err(InvalidInput::Email)
+    }
+}
+
+/// Checks a new password's length.
+pub fn validate_password(password: &str) -> Result<(), InvalidInput> {
+    if password.chars().count() < MIN_PASSWORD_CHARS || password.len() > MAX_PASSWORD_BYTES {
+        return Err(InvalidInput::PasswordLength);
+    }
+    Ok(())
+}
+
+/// The case-folded form used for uniqueness and lookup.
+pub fn fold(s: &str) -> String {
+    s.to_lowercase()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn usernames() {
+        assert!(validate_username("alice").is_ok());
+        assert!(validate_username("Zoë 日本").is_ok());
+        assert!(validate_username("").is_err());
+        assert!(validate_username(" alice").is_err());
+        assert!(validate_username("a\u{0}b").is_err());
+        assert!(validate_username("a@b").is_err());
+        assert!(validate_username(&"x".repeat(65)).is_err());
+    }
+
+    #[test]
+    fn emails() {
+        assert!(validate_email("a@b.c").is_ok());
+        assert!(validate_email("a b@c").is_err());
+        assert!(validate_email("@c").is_err());
+        assert!(validate_email("a@").is_err());
+        assert!(validate_email("a@b@c").is_err());
+    }
+}

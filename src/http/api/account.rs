@@ -1,0 +1,133 @@
+//! Sign-in, sign-out, and the signed-in person's own account and sessions.
+
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::Deserialize;
+use serde_json::json;
+
+use super::{no_content, request_host, with_cookies};
+use crate::auth::PasswordLogin;
+use crate::core::Core;
+use crate::http::cookies;
+use crate::http::error::ApiError;
+use crate::http::extract::{session_of, ApiJson, ApiPath, Client, SignedIn};
+use crate::http::redirect::safe_redirect;
+
+/// Body of `POST /api/v2/login`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LoginBody {
+    /// Username or email (Organizr sends `username` for both).
+    #[serde(alias = "email", alias = "login")]
+    pub username: String,
+    pub password: String,
+    #[serde(default)]
+    pub remember: bool,
+    /// Where to go afterwards (checked against the redirect allow-list).
+    #[serde(default, alias = "return")]
+    pub rd: Option<String>,
+}
+
+/// `POST /api/v2/login`.
+pub async fn login(
+    State(core): State<Arc<Core>>,
+    Client(client): Client,
+    headers: HeaderMap,
+    ApiJson(body): ApiJson<LoginBody>,
+) -> Result<Response, ApiError> {
+    let attempt = PasswordLogin {
+        login: body.username,
+        password: body.password,
+        remember: body.remember,
+    };
+    let signed_in = core.login_local(attempt, &client).await?;
+    let settings = core.settings();
+    let redirect = safe_redirect(body.rd.as_deref(), &settings, request_host(&headers));
+    let resp = Json(json!({
+        "user": signed_in.user,
+        "expires_at": signed_in.expires_at,
+        "redirect": redirect,
+    }))
+    .into_response();
+    Ok(with_cookies(
+        resp,
+        cookies::set_session(&settings, signed_in.token.expose(), signed_in.max_age),
+    ))
+}
+
+/// `POST|GET /api/v2/logout`: ends this session and clears the cookie (also without a session).
+pub async fn logout(
+    State(core): State<Arc<Core>>,
+    Client(client): Client,
+    req: axum::extract::Request,
+) -> Result<Response, ApiError> {
+    let (parts, _) = req.into_parts();
+    if let Some(s) = session_of(&parts, &core).await {
+        core.logout(&s.hash, &client).await?;
+    }
+    let resp = Json(json!({"signed_out": true})).into_response();
+    Ok(with_cookies(resp, cookies::clear_session(&core.settings())))
+}
+
+/// `GET /api/v2/me`: who I am, my group, my sessions.
+pub async fn me(State(core): State<Arc<Core>>, me: SignedIn) -> Result<Response, ApiError> {
+    let user = core
+        .store
+        .get_user(me.view.user_id)
+        .await
+        .map_err(crate::auth::AuthError::from)?
+        .ok_or_else(ApiError::unauthenticated)?;
+    let sessions = core.sessions_of(Some(me.view.user_id)).await?;
+    let sessions: Vec<_> = sessions
+        .into_iter()
+        .map(|s| {
+            let current = s.id == me.view.session_id;
+            let mut v = serde_json::to_value(&s).unwrap_or_default();
+            v["current"] = json!(current);
+            v
+        })
+        .collect();
+    Ok(Json(json!({
+        "user": user,
+        "group": {"id": user.group_id, "name": user.group_name},
+        "is_admin": crate::auth::accounts::can_administer(user.group_id),
+        "sessions": sessions,
+    }))
+    .into_response())
+}
+
+/// `DELETE /api/v2/me/sessions/{id}`: revoke one of my sessions.
+pub async fn revoke_my_session(
+    State(core): State<Arc<Core>>,
+    Client(client): Client,
+    me: SignedIn,
+    ApiPath(id): ApiPath<i64>,
+) -> Result<Response, ApiError> {
+    let actor = crate::store::Actor {
+        user_id: Some(me.view.user_id),
+        ip: Some(client.ip.to_string()),
+    };
+    core.revoke_session(id, Some(me.view.user_id), &actor)
+        .await?;
+    Ok(no_content())
+}
+
+/// `GET /healthz`: 200 when the database answers.
+pub async fn healthz(State(core): State<Arc<Core>>) -> Response {
+    match core.store.latest_change_id().await {
+        Ok(_) => Json(json!({"status": "ok"})).into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "health check: database unavailable");
+            ApiError::new(
+                axum::http::StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                "the database does not answer",
+            )
+            .into_response()
+        }
+    }
+}

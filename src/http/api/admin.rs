@@ -1,0 +1,213 @@
+//! Administration (groups 0 and 1): users, groups, everyone's sessions.
+
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::Deserialize;
+use serde_json::json;
+
+use super::no_content;
+use crate::auth::accounts::{CreateUser, EditUser};
+use crate::core::Core;
+use crate::domain::{GroupId, UserId};
+use crate::http::error::ApiError;
+use crate::http::extract::{Admin, ApiJson, ApiPath, Client};
+
+/// Body of `POST /api/v2/users`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateUserBody {
+    pub username: String,
+    pub email: Option<String>,
+    pub password: Option<String>,
+    #[serde(alias = "group")]
+    pub group_id: Option<GroupId>,
+}
+
+/// Body of `PATCH /api/v2/users/{id}`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EditUserBody {
+    pub username: Option<String>,
+    pub email: Option<String>,
+    #[serde(alias = "group")]
+    pub group_id: Option<GroupId>,
+    pub password: Option<String>,
+    pub locked: Option<bool>,
+}
+
+/// `GET /api/v2/users`.
+pub async fn list_users(State(core): State<Arc<Core>>, _: Admin) -> Result<Response, ApiError> {
+    let users = core
+        .store
+        .list_users()
+        .await
+        .map_err(crate::auth::AuthError::from)?;
+    Ok(Json(json!({ "users": users })).into_response())
+}
+
+/// `POST /api/v2/users`.
+pub async fn create_user(
+    State(core): State<Arc<Core>>,
+    Client(client): Client,
+    admin: Admin,
+    ApiJson(body): ApiJson<CreateUserBody>,
+) -> Result<Response, ApiError> {
+    let req = CreateUser {
+        username: body.username,
+        email: body.email,
+        password: body.password,
+        group_id: body.group_id,
+    };
+    let user = core.create_user(req, &admin.acting(&client)).await?;
+    Ok((StatusCode::CREATED, Json(json!({ "user": user }))).into_response())
+}
+
+/// `GET /api/v2/users/{id}`.
+pub async fn get_user(
+    State(core): State<Arc<Core>>,
+    _: Admin,
+    ApiPath(id): ApiPath<UserId>,
+) -> Result<Response, ApiError> {
+    let user = core
+        .store
+        .get_user(id)
+        .await
+        .map_err(crate::auth::AuthError::from)?
+        .ok_or_else(ApiError::not_found)?;
+    Ok(Json(json!({ "user": user })).into_response())
+}
+
+/// `PATCH /api/v2/users/{id}`.
+pub async fn edit_user(
+    State(core): State<Arc<Core>>,
+    Client(client): Client,
+    admin: Admin,
+    ApiPath(id): ApiPath<UserId>,
+    ApiJson(body): ApiJson<EditUserBody>,
+) -> Result<Response, ApiError> {
+    let req = EditUser {
+        username: body.username,
+        email: body.email,
+        group_id: body.group_id,
+        password: body.password,
+        locked: body.locked,
+    };
+    let user = core.edit_user(id, req, &admin.acting(&client)).await?;
+    Ok(Json(json!({ "user": user })).into_response())
+}
+
+async fn set_locked(
+    core: &Core,
+    client: &crate::auth::ClientInfo,
+    admin: &Admin,
+    id: UserId,
+    locked: bool,
+) -> Result<Response, ApiError> {
+    let req = EditUser {
+        locked: Some(locked),
+        ..Default::default()
+    };
+    let user = core.edit_user(id, req, &admin.acting(client)).await?;
+    Ok(Json(json!({ "user": user })).into_response())
+}
+
+/// `POST /api/v2/users/{id}/lock`.
+pub async fn lock_user(
+    State(core): State<Arc<Core>>,
+    Client(client): Client,
+    admin: Admin,
+    ApiPath(id): ApiPath<UserId>,
+) -> Result<Response, ApiError> {
+    set_locked(&core, &client, &admin, id, true).await
+}
+
+/// `POST /api/v2/users/{id}/unlock`.
+pub async fn unlock_user(
+    State(core): State<Arc<Core>>,
+    Client(client): Client,
+    admin: Admin,
+    ApiPath(id): ApiPath<UserId>,
+) -> Result<Response, ApiError> {
+    set_locked(&core, &client, &admin, id, false).await
+}
+
+/// `DELETE /api/v2/users/{id}`.
+pub async fn delete_user(
+    State(core): State<Arc<Core>>,
+    Client(client): Client,
+    admin: Admin,
+    ApiPath(id): ApiPath<UserId>,
+) -> Result<Response, ApiError> {
+    core.delete_user(id, &admin.acting(&client)).await?;
+    Ok(no_content())
+}
+
+/// `GET /api/v2/users/{id}/sessions`.
+pub async fn user_sessions(
+    State(core): State<Arc<Core>>,
+    _: Admin,
+    ApiPath(id): ApiPath<UserId>,
+) -> Result<Response, ApiError> {
+    let sessions = core.sessions_of(Some(id)).await?;
+    Ok(Json(json!({ "sessions": sessions })).into_response())
+}
+
+/// `DELETE /api/v2/users/{id}/sessions`: sign a user out everywhere.
+pub async fn revoke_user_sessions(
+    State(core): State<Arc<Core>>,
+    Client(client): Client,
+    admin: Admin,
+    ApiPath(id): ApiPath<UserId>,
+) -> Result<Response, ApiError> {
+    core.store
+        .get_user(id)
+        .await
+        .map_err(crate::auth::AuthError::from)?
+        .ok_or_else(ApiError::not_found)?;
+    let n = core
+        .revoke_user_sessions(id, None, &admin.acting(&client).actor)
+        .await?;
+    Ok(Json(json!({ "revoked": n })).into_response())
+}
+
+/// `GET /api/v2/groups`.
+pub async fn list_groups(State(core): State<Arc<Core>>, _: Admin) -> Result<Response, ApiError> {
+    let groups = core
+        .store
+        .list_groups()
+        .await
+        .map_err(crate::auth::AuthError::from)?;
+    Ok(Json(json!({ "groups": groups })).into_response())
+}
+
+/// `GET /api/v2/sessions`: every live session.
+pub async fn list_sessions(State(core): State<Arc<Core>>, _: Admin) -> Result<Response, ApiError> {
+    let sessions = core.sessions_of(None).await?;
+    Ok(Json(json!({ "sessions": sessions })).into_response())
+}
+
+/// `DELETE /api/v2/sessions/{id}`.
+pub async fn revoke_session(
+    State(core): State<Arc<Core>>,
+    Client(client): Client,
+    admin: Admin,
+    ApiPath(id): ApiPath<i64>,
+) -> Result<Response, ApiError> {
+    core.revoke_session(id, None, &admin.acting(&client).actor)
+        .await?;
+    Ok(no_content())
+}
+
+/// `GET /api/v2/audit`: the newest audit entries.
+pub async fn audit(State(core): State<Arc<Core>>, _: Admin) -> Result<Response, ApiError> {
+    let entries = core
+        .store
+        .audit_recent(200)
+        .await
+        .map_err(crate::auth::AuthError::from)?;
+    Ok(Json(json!({ "entries": entries })).into_response())
+}

@@ -1,0 +1,99 @@
+//! The session cookie: finding it in a request, and writing or clearing it.
+
+use axum::http::{header, HeaderMap, HeaderValue};
+use cookie::time::{Duration, OffsetDateTime};
+use cookie::{Cookie, SameSite};
+
+use crate::settings::Settings;
+
+/// The values of every cookie called `name` (a browser may hold a host-only and a domain cookie
+/// of the same name), without allocating.
+pub fn cookie_values<'a>(
+    headers: &'a HeaderMap,
+    name: &'a str,
+) -> impl Iterator<Item = &'a [u8]> + 'a {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .flat_map(|v| v.as_bytes().split(|b| *b == b';'))
+        .filter_map(move |pair| {
+            let pair = pair.trim_ascii();
+            let eq = pair.iter().position(|b| *b == b'=')?;
+            (pair[..eq].trim_ascii() == name.as_bytes()).then(|| pair[eq + 1..].trim_ascii())
+        })
+}
+
+fn build(settings: &Settings, value: String, max_age: i64, domain: Option<&str>) -> HeaderValue {
+    let mut c = Cookie::build((settings.cookie_name.clone(), value))
+        .http_only(true)
+        .same_site(SameSite::Lax)
+        .path("/")
+        .secure(settings.secure_cookies())
+        .max_age(Duration::seconds(max_age))
+        .expires(OffsetDateTime::now_utc() + Duration::seconds(max_age))
+        .build();
+    if let Some(d) = domain {
+        c.set_domain(d.to_string());
+    }
+    HeaderValue::from_str(&c.encoded().to_string())
+        .expect("cookie attributes are valid header text")
+}
+
+/// `Set-Cookie` values that store a session token.
+pub fn set_session(settings: &Settings, token: &str, max_age: i64) -> Vec<HeaderValue> {
+    let mut out = vec![build(
+        settings,
+        token.to_string(),
+        max_age,
+        settings.cookie_domain.as_deref(),
+    )];
+    if settings.cookie_domain.is_some() {
+        // A host-only cookie left from before the cookie domain was set would shadow the new one.
+        out.push(build(settings, String::new(), 0, None));
+    }
+    out
+}
+
+/// `Set-Cookie` values that clear the session cookie in every form it may have been set.
+pub fn clear_session(settings: &Settings) -> Vec<HeaderValue> {
+    let mut out = vec![build(settings, String::new(), 0, None)];
+    if let Some(d) = settings.cookie_domain.as_deref() {
+        out.push(build(settings, String::new(), 0, Some(d)));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_cookie_among_others() {
+        let mut h = HeaderMap::new();
+        h.append(
+            header::COOKIE,
+            HeaderValue::from_static("a=1; usher_session=abc ; b=2"),
+        );
+        h.append(
+            header::COOKIE,
+            HeaderValue::from_static("usher_session=def"),
+        );
+        let v: Vec<&[u8]> = cookie_values(&h, "usher_session").collect();
+        assert_eq!(v, vec![b"abc".as_slice(), b"def".as_slice()]);
+        assert_eq!(cookie_values(&h, "usher").count(), 0);
+    }
+
+    #[test]
+    fn cookie_attributes() {
+        let s = Settings::default();
+        let v = set_session(&s, "tok", 86400);
+        let text = v[0].to_str().unwrap();
+        assert!(text.starts_with("usher_session=tok"));
+        assert!(
+            text.contains("HttpOnly") && text.contains("SameSite=Lax") && text.contains("Path=/")
+        );
+        assert!(text.contains("Max-Age=86400"));
+        assert!(!text.contains("Secure"));
+        assert!(!text.contains("Domain"));
+    }
+}

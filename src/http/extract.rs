@@ -1,0 +1,131 @@
+//! Request extractors: the client, the signed-in person, an admin, and JSON bodies that fail
+//! with the API's error shape.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};
+use axum::http::{header, request::Parts};
+
+use super::client_ip::client_ip;
+use super::cookies::cookie_values;
+use super::error::ApiError;
+use crate::auth::ClientInfo;
+use crate::core::Core;
+use crate::domain::session::{hash_cookie_value, TokenHash};
+use crate::domain::SessionView;
+
+/// Resolves the client of a request (IP through trusted proxies only, user agent).
+pub fn client_of(parts: &Parts, core: &Core) -> ClientInfo {
+    let peer = parts
+        .extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip())
+        .unwrap_or(std::net::IpAddr::from([127, 0, 0, 1]));
+    let ip = client_ip(peer, &parts.headers, &core.settings().trusted_proxies);
+    let user_agent = parts
+        .headers
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .map(|s| s.chars().take(512).collect());
+    ClientInfo { ip, user_agent }
+}
+
+/// The client of this request.
+pub struct Client(pub ClientInfo);
+
+impl FromRequestParts<Arc<Core>> for Client {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, core: &Arc<Core>) -> Result<Self, ApiError> {
+        Ok(Client(client_of(parts, core)))
+    }
+}
+
+/// The signed-in person making this request.
+pub struct SignedIn {
+    pub view: Arc<SessionView>,
+    pub hash: TokenHash,
+}
+
+/// Finds the session of a request, if any.
+pub async fn session_of(parts: &Parts, core: &Core) -> Option<SignedIn> {
+    let name = core.settings().cookie_name.clone();
+    let candidates: Vec<TokenHash> = cookie_values(&parts.headers, &name)
+        .filter_map(hash_cookie_value)
+        .take(2)
+        .collect();
+    for hash in candidates {
+        if let Some(view) = core.session(&hash).await {
+            return Some(SignedIn { view, hash });
+        }
+    }
+    None
+}
+
+impl FromRequestParts<Arc<Core>> for SignedIn {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, core: &Arc<Core>) -> Result<Self, ApiError> {
+        match session_of(parts, core).await {
+            Some(s) if !s.view.locked => Ok(s),
+            Some(_) => Err(ApiError::from(crate::auth::AuthError::Locked)),
+            None => Err(ApiError::unauthenticated()),
+        }
+    }
+}
+
+/// A signed-in administrator (group 0 or 1).
+pub struct Admin(pub SignedIn);
+
+impl FromRequestParts<Arc<Core>> for Admin {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, core: &Arc<Core>) -> Result<Self, ApiError> {
+        let s = SignedIn::from_request_parts(parts, core).await?;
+        if !crate::auth::accounts::can_administer(s.view.group_id) {
+            return Err(ApiError::forbidden(
+                "only administrators (group 0 or 1) may do this",
+            ));
+        }
+        Ok(Admin(s))
+    }
+}
+
+impl Admin {
+    /// The acting identity for account operations.
+    pub fn acting(&self, client: &ClientInfo) -> crate::auth::accounts::Acting {
+        crate::auth::accounts::Acting {
+            actor: crate::store::Actor {
+                user_id: Some(self.0.view.user_id),
+                ip: Some(client.ip.to_string()),
+            },
+            group: Some(self.0.view.group_id),
+        }
+    }
+}
+
+/// A JSON body; every failure is a JSON error (400/413/415).
+pub struct ApiJson<T>(pub T);
+
+impl<T: serde::de::DeserializeOwned + Send> FromRequest<Arc<Core>> for ApiJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &Arc<Core>) -> Result<Self, ApiError> {
+        let axum::Json(v) = axum::Json::<T>::from_request(req, state).await?;
+        Ok(ApiJson(v))
+    }
+}
+
+/// A path parameter; a malformed one (`/users/abc`) is a JSON 400 like every other API error.
+pub struct ApiPath<T>(pub T);
+
+impl<T: serde::de::DeserializeOwned + Send> FromRequestParts<Arc<Core>> for ApiPath<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &Arc<Core>) -> Result<Self, ApiError> {
+        let axum::extract::Path(v) =
+            axum::extract::Path::<T>::from_request_parts(parts, state).await?;
+        Ok(ApiPath(v))
+    }
+}

@@ -1,0 +1,11 @@
+//! HTTP: router, extractors, the proxy-auth hot path, the JSON API and the pages.
+
+pub mod api;
+pub mod client_ip;
+pub mod cookies;
+pub mod error;
+pub mod extract;
+pub mod proxy_auth;
+pub mod redirect;
+pub mod router;
+pub mod views;

@@ -1,0 +1,136 @@
+//! Route table. The proxy-auth routes carry no middleware at all; pages and the API get
+//! security headers and a body limit.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::extract::{ConnectInfo, DefaultBodyLimit, Request, State};
+use axum::http::{header, HeaderName, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{any, delete, get, post};
+use axum::Router;
+use tower_http::set_header::SetResponseHeaderLayer;
+
+use super::api::{account, admin, settings};
+use super::error::ApiError;
+use super::proxy_auth::proxy_auth;
+use super::views;
+use crate::core::Core;
+
+/// Largest request body accepted anywhere (JSON and forms are small).
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// Builds the whole router.
+pub fn router(core: Arc<Core>) -> Router {
+    let proxy = Router::new()
+        .route("/api/v2/auth", any(proxy_auth))
+        .route("/api/v2/auth/", any(proxy_auth))
+        .route("/api/v2/auth/{*rest}", any(proxy_auth))
+        .route("/api/v2/organizr-auth", any(proxy_auth))
+        .route("/api/v2/organizr-auth/", any(proxy_auth))
+        .route("/api/v2/organizr-auth/{*rest}", any(proxy_auth))
+        .route("/api", any(proxy_auth))
+        .route("/api/", any(proxy_auth));
+
+    let api = Router::new()
+        .route("/api/v2/login", post(account::login))
+        .route("/api/v2/logout", post(account::logout).get(account::logout))
+        .route("/api/v2/me", get(account::me))
+        .route(
+            "/api/v2/me/sessions/{id}",
+            delete(account::revoke_my_session),
+        )
+        .route(
+            "/api/v2/users",
+            get(admin::list_users).post(admin::create_user),
+        )
+        .route(
+            "/api/v2/users/{id}",
+            get(admin::get_user)
+                .patch(admin::edit_user)
+                .delete(admin::delete_user),
+        )
+        .route("/api/v2/users/{id}/lock", post(admin::lock_user))
+        .route("/api/v2/users/{id}/unlock", post(admin::unlock_user))
+        .route(
+            "/api/v2/users/{id}/sessions",
+            get(admin::user_sessions).delete(admin::revoke_user_sessions),
+        )
+        .route("/api/v2/groups", get(admin::list_groups))
+        .route("/api/v2/sessions", get(admin::list_sessions))
+        .route("/api/v2/sessions/{id}", delete(admin::revoke_session))
+        .route("/api/v2/audit", get(admin::audit))
+        .route(
+            "/api/v2/settings",
+            get(settings::get_settings).patch(settings::patch_settings),
+        )
+        .route("/healthz", get(account::healthz))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("no-store"),
+        ));
+
+    let pages = Router::new()
+        .route("/", get(views::index))
+        .route("/login", get(views::login_page).post(views::login_submit))
+        .route("/logout", post(views::logout_submit))
+        .route("/setup", get(views::setup_page).post(views::setup_submit))
+        .route("/assets/usher.css", get(views::stylesheet))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(
+                "default-src 'self'; frame-ancestors 'self'; form-action 'self'; base-uri 'none'",
+            ),
+        ))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::X_FRAME_OPTIONS,
+            HeaderValue::from_static("SAMEORIGIN"),
+        ));
+
+    let hardened = api
+        .merge(pages)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::REFERRER_POLICY,
+            HeaderValue::from_static("same-origin"),
+        ))
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES));
+
+    proxy.merge(hardened).fallback(fallback).with_state(core)
+}
+
+async fn method_not_allowed() -> Response {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        "this method is not allowed here",
+    )
+    .into_response()
+}
+
+static AUTH_DASH: &str = "/api/v2/auth-";
+
+/// Organizr's `/api/v2/auth-{group}` form cannot be a route pattern, so it lands here.
+async fn fallback(
+    state: State<Arc<Core>>,
+    peer: ConnectInfo<SocketAddr>,
+    req: Request,
+) -> Response {
+    let path = req.uri().path();
+    if path.starts_with(AUTH_DASH) {
+        return proxy_auth(state, peer, req).await;
+    }
+    if path.starts_with("/api/") || path == "/healthz" {
+        return ApiError::not_found().into_response();
+    }
+    let mut r = (StatusCode::NOT_FOUND, "Not found").into_response();
+    r.headers_mut().insert(
+        HeaderName::from_static("x-content-type-options"),
+        HeaderValue::from_static("nosniff"),
+    );
+    r
+}

@@ -1,0 +1,387 @@
+//! Server-rendered pages: sign-in (works without JavaScript), home, first-run setup.
+
+use std::sync::Arc;
+
+use askama::Template;
+use axum::extract::{Query, Request, State};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::Form;
+use serde::Deserialize;
+
+use super::api::{request_host, with_cookies};
+use super::cookies;
+use super::extract::{client_of, session_of};
+use super::redirect::safe_redirect;
+use crate::auth::accounts::CreateUser;
+use crate::auth::{AuthError, PasswordLogin};
+use crate::core::Core;
+
+#[derive(Template)]
+#[template(path = "login.html")]
+struct LoginPage<'a> {
+    error: Option<String>,
+    username: &'a str,
+    rd: &'a str,
+    remember: bool,
+    remember_days: i64,
+}
+
+#[derive(Template)]
+#[template(path = "setup.html")]
+struct SetupPage<'a> {
+    error: Option<String>,
+    token: &'a str,
+    username: &'a str,
+    email: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "message.html")]
+struct MessagePage<'a> {
+    heading: &'a str,
+    text: &'a str,
+    link: Option<&'a str>,
+}
+
+struct SessionRow {
+    ip: String,
+    agent: String,
+    created: String,
+    current: bool,
+}
+
+#[derive(Template)]
+#[template(path = "index.html")]
+struct IndexPage {
+    username: String,
+    group_name: String,
+    group_id: i64,
+    is_admin: bool,
+    sessions: Vec<SessionRow>,
+}
+
+fn page<T: Template>(status: StatusCode, t: T) -> Response {
+    match t.render() {
+        Ok(html) => (status, Html(html)).into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "template failed");
+            (StatusCode::INTERNAL_SERVER_ERROR, "page rendering failed").into_response()
+        }
+    }
+}
+
+fn message(status: StatusCode, heading: &str, text: &str, link: Option<&str>) -> Response {
+    page(
+        status,
+        MessagePage {
+            heading,
+            text,
+            link,
+        },
+    )
+}
+
+/// `?rd=` (or Organizr's `?return=`).
+#[derive(Debug, Deserialize, Default)]
+pub struct ReturnTo {
+    rd: Option<String>,
+    #[serde(rename = "return")]
+    ret: Option<String>,
+}
+
+/// `GET /login`.
+pub async fn login_page(
+    State(core): State<Arc<Core>>,
+    Query(q): Query<ReturnTo>,
+    req: Request,
+) -> Response {
+    let (parts, _) = req.into_parts();
+    let rd = q.rd.or(q.ret).unwrap_or_default();
+    let settings = core.settings();
+    if session_of(&parts, &core)
+        .await
+        .is_some_and(|s| !s.view.locked)
+    {
+        return Redirect::to(&safe_redirect(
+            Some(&rd),
+            &settings,
+            request_host(&parts.headers),
+        ))
+        .into_response();
+    }
+    page(
+        StatusCode::OK,
+        LoginPage {
+            error: None,
+            username: "",
+            rd: &rd,
+            remember: false,
+            remember_days: settings.remember_days,
+        },
+    )
+}
+
+/// The sign-in form.
+#[derive(Debug, Deserialize)]
+pub struct LoginForm {
+    #[serde(default)]
+    username: String,
+    #[serde(default)]
+    password: String,
+    remember: Option<String>,
+    #[serde(default)]
+    rd: String,
+}
+
+/// `POST /login`: signs in and redirects (303) to the checked return address.
+pub async fn login_submit(State(core): State<Arc<Core>>, req: Request) -> Response {
+    let (parts, body) = req.into_parts();
+    let client = client_of(&parts, &core);
+    let Ok(Form(form)) =
+        Form::<LoginForm>::from_request(Request::from_parts(parts.clone(), body), &core).await
+    else {
+        return message(
+            StatusCode::BAD_REQUEST,
+            "Sign-in failed",
+            "The form could not be read.",
+            Some("/login"),
+        );
+    };
+    let remember = form.remember.is_some();
+    let attempt = PasswordLogin {
+        login: form.username.clone(),
+        password: form.password,
+        remember,
+    };
+    let settings = core.settings();
+    match core.login_local(attempt, &client).await {
+        Ok(signed_in) => {
+            let target = safe_redirect(Some(&form.rd), &settings, request_host(&parts.headers));
+            let cookies =
+                cookies::set_session(&settings, signed_in.token.expose(), signed_in.max_age);
+            with_cookies(Redirect::to(&target).into_response(), cookies)
+        }
+        Err(e) => {
+            let error = e.to_string();
+            let retry_after = match e {
+                AuthError::Throttled(s) => Some(s),
+                _ => None,
+            };
+            let status = super::error::ApiError::from(e).status;
+            let mut resp = page(
+                status,
+                LoginPage {
+                    error: Some(error),
+                    username: &form.username,
+                    rd: &form.rd,
+                    remember,
+                    remember_days: settings.remember_days,
+                },
+            );
+            if let Some(s) = retry_after {
+                resp.headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from(s));
+            }
+            resp
+        }
+    }
+}
+
+use axum::extract::FromRequest;
+
+/// `POST /logout` (the page's button): ends the session, back to the sign-in page.
+pub async fn logout_submit(State(core): State<Arc<Core>>, req: Request) -> Response {
+    let (parts, _) = req.into_parts();
+    let client = client_of(&parts, &core);
+    if let Some(s) = session_of(&parts, &core).await {
+        if let Err(e) = core.logout(&s.hash, &client).await {
+            tracing::error!(error = %e, "logout failed");
+        }
+    }
+    with_cookies(
+        Redirect::to("/login").into_response(),
+        cookies::clear_session(&core.settings()),
+    )
+}
+
+/// `GET /`: who is signed in; otherwise the sign-in page (or a first-run hint).
+pub async fn index(State(core): State<Arc<Core>>, req: Request) -> Response {
+    let (parts, _) = req.into_parts();
+    let Some(me) = session_of(&parts, &core).await.filter(|s| !s.view.locked) else {
+        if core.setup_required().await.unwrap_or(false) {
+            return message(
+                StatusCode::OK,
+                "Usher needs its first administrator",
+                "Open the one-time setup link printed in Usher's log (also in the file setup-token in the data directory), or run: usher user add NAME --email EMAIL --group 0",
+                None,
+            );
+        }
+        return Redirect::to("/login").into_response();
+    };
+    let sessions = core
+        .sessions_of(Some(me.view.user_id))
+        .await
+        .unwrap_or_default();
+    let sessions = sessions
+        .into_iter()
+        .map(|s| SessionRow {
+            ip: s.ip.unwrap_or_default(),
+            agent: s
+                .user_agent
+                .unwrap_or_else(|| "unknown device".into())
+                .chars()
+                .take(60)
+                .collect(),
+            created: format_time(s.created_at),
+            current: s.id == me.view.session_id,
+        })
+        .collect();
+    page(
+        StatusCode::OK,
+        IndexPage {
+            username: me.view.username.clone(),
+            group_name: me.view.group_name.clone(),
+            group_id: me.view.group_id,
+            is_admin: crate::auth::accounts::can_administer(me.view.group_id),
+            sessions,
+        },
+    )
+}
+
+fn format_time(epoch: i64) -> String {
+    cookie::time::OffsetDateTime::from_unix_timestamp(epoch)
+        .map(|t| {
+            format!(
+                "{:04}-{:02}-{:02} {:02}:{:02} UTC",
+                t.year(),
+                t.month() as u8,
+                t.day(),
+                t.hour(),
+                t.minute()
+            )
+        })
+        .unwrap_or_default()
+}
+
+/// `?token=` of the setup link.
+#[derive(Debug, Deserialize)]
+pub struct SetupQuery {
+    token: Option<String>,
+}
+
+/// `GET /setup?token=…`.
+pub async fn setup_page(State(core): State<Arc<Core>>, Query(q): Query<SetupQuery>) -> Response {
+    if !core.setup_required().await.unwrap_or(false) {
+        return message(
+            StatusCode::NOT_FOUND,
+            "Already set up",
+            "Usher already has an administrator.",
+            Some("/login"),
+        );
+    }
+    let token = q.token.unwrap_or_default();
+    if !core.setup_token_valid(&token).await {
+        return message(
+            StatusCode::FORBIDDEN,
+            "Setup link required",
+            "Open the one-time setup link printed in Usher's log (or in the file setup-token in the data directory).",
+            None,
+        );
+    }
+    page(
+        StatusCode::OK,
+        SetupPage {
+            error: None,
+            token: &token,
+            username: "",
+            email: "",
+        },
+    )
+}
+
+/// The setup form.
+#[derive(Debug, Deserialize)]
+pub struct SetupForm {
+    #[serde(default)]
+    token: String,
+    #[serde(default)]
+    username: String,
+    #[serde(default)]
+    email: String,
+    #[serde(default)]
+    password: String,
+}
+
+/// `POST /setup`: creates the first admin and signs them in.
+pub async fn setup_submit(State(core): State<Arc<Core>>, req: Request) -> Response {
+    let (parts, body) = req.into_parts();
+    let client = client_of(&parts, &core);
+    let Ok(Form(form)) =
+        Form::<SetupForm>::from_request(Request::from_parts(parts, body), &core).await
+    else {
+        return message(
+            StatusCode::BAD_REQUEST,
+            "Setup failed",
+            "The form could not be read.",
+            None,
+        );
+    };
+    let req = CreateUser {
+        username: form.username.trim().to_string(),
+        email: Some(form.email.trim().to_string()).filter(|e| !e.is_empty()),
+        password: Some(form.password),
+        group_id: Some(0),
+    };
+    match core.complete_setup(&form.token, req).await {
+        Ok(user) => match core
+            .start_session(user, crate::domain::SessionMethod::Setup, false, &client)
+            .await
+        {
+            Ok(s) => {
+                let settings = core.settings();
+                with_cookies(
+                    Redirect::to("/").into_response(),
+                    cookies::set_session(&settings, s.token.expose(), s.max_age),
+                )
+            }
+            Err(e) => message(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "Setup failed",
+                &e.to_string(),
+                None,
+            ),
+        },
+        Err(AuthError::Forbidden(m)) => {
+            message(StatusCode::FORBIDDEN, "Setup link required", &m, None)
+        }
+        Err(e) => {
+            let error = match &e {
+                AuthError::Conflict(_) => "That username or email is already taken.".to_string(),
+                other => other.to_string(),
+            };
+            let status = super::error::ApiError::from(e).status;
+            page(
+                status,
+                SetupPage {
+                    error: Some(error),
+                    token: &form.token,
+                    username: &form.username,
+                    email: &form.email,
+                },
+            )
+        }
+    }
+}
+
+/// `GET /assets/usher.css`.
+pub async fn stylesheet() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/css; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=3600"),
+        ],
+        include_str!("../../../assets/usher.css"),
+    )
+        .into_response()
+}

@@ -1,0 +1,193 @@
+//! Persistence through sqlx's `Any` driver: the same SQL (with `$1` placeholders) runs on SQLite
+//! and PostgreSQL. Every mutation writes its row, its audit entry and its change-feed entry in
+//! one transaction, so a crash never leaves half a change and every process learns about it.
+
+mod changes;
+mod sessions;
+mod settings;
+mod users;
+
+use std::time::Duration;
+
+use sqlx::any::{AnyPoolOptions, AnyRow};
+use sqlx::{AnyPool, Executor, Row};
+
+pub use changes::{Change, ChangeKind};
+pub use sessions::{NewSession, SessionInfo};
+pub use users::UserPatch;
+
+use crate::domain::UserId;
+
+/// Which database is behind the pool.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// Store errors, each with a stable code.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("database migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("{0} is already taken")]
+    Conflict(&'static str),
+    #[error("not found")]
+    NotFound,
+}
+
+impl StoreError {
+    /// Maps unique-constraint violations to [`StoreError::Conflict`] naming the field.
+    fn from_write(e: sqlx::Error) -> StoreError {
+        if let sqlx::Error::Database(db) = &e {
+            if db.is_unique_violation() {
+                let msg = db.message();
+                if msg.contains("username") {
+                    return StoreError::Conflict("username");
+                }
+                if msg.contains("email") {
+                    return StoreError::Conflict("email");
+                }
+                return StoreError::Conflict("value");
+            }
+        }
+        StoreError::Database(e)
+    }
+}
+
+/// Who made a change, for the audit log.
+#[derive(Debug, Clone, Default)]
+pub struct Actor {
+    /// The signed-in user who acted; `None` for the CLI or Usher itself.
+    pub user_id: Option<UserId>,
+    pub ip: Option<String>,
+}
+
+impl Actor {
+    /// The command-line tool.
+    pub fn cli() -> Self {
+        Actor::default()
+    }
+}
+
+/// The database handle shared by the whole process.
+#[derive(Debug, Clone)]
+pub struct Store {
+    pool: AnyPool,
+    backend: Backend,
+}
+
+static MIGRATE_SQLITE: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+static MIGRATE_POSTGRES: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
+
+impl Store {
+    /// Opens (creating if needed) the database and applies pending migrations.
+    pub async fn connect(url: &str) -> Result<Store, StoreError> {
+        sqlx::any::install_default_drivers();
+        let backend = if url.starts_with("sqlite:") {
+            Backend::Sqlite
+        } else {
+            Backend::Postgres
+        };
+        let mut opts = AnyPoolOptions::new()
+            .max_connections(if backend == Backend::Sqlite { 4 } else { 10 })
+            .acquire_timeout(Duration::from_secs(10));
+        if backend == Backend::Sqlite {
+            opts = opts.after_connect(|conn, _| {
+                Box::pin(async move {
+                    // WAL for concurrent readers; FULL sync so a committed account survives a crash.
+                    conn.execute("PRAGMA journal_mode = WAL").await?;
+                    conn.execute("PRAGMA synchronous = FULL").await?;
+                    conn.execute("PRAGMA foreign_keys = ON").await?;
+                    conn.execute("PRAGMA busy_timeout = 5000").await?;
+                    Ok(())
+                })
+            });
+        }
+        let pool = opts.connect(url).await?;
+        match backend {
+            Backend::Sqlite => MIGRATE_SQLITE.run(&pool).await?,
+            Backend::Postgres => MIGRATE_POSTGRES.run(&pool).await?,
+        }
+        Ok(Store { pool, backend })
+    }
+
+    /// The backend kind.
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// Closes the pool (waits for connections to be returned).
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    /// Reads a value of the meta table.
+    pub async fn meta_get(&self, key: &str) -> Result<Option<String>, StoreError> {
+        let row = sqlx::query("SELECT value FROM meta WHERE key = $1")
+            .bind(key)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.map(|r| r.get::<String, _>(0)))
+    }
+
+    /// Sets a meta value unless one exists; returns the value in force.
+    pub async fn meta_get_or_insert(&self, key: &str, value: &str) -> Result<String, StoreError> {
+        sqlx::query("INSERT INTO meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING")
+            .bind(key)
+            .bind(value)
+            .execute(&self.pool)
+            .await?;
+        Ok(self
+            .meta_get(key)
+            .await?
+            .unwrap_or_else(|| value.to_string()))
+    }
+
+    /// Recent audit entries, newest first.
+    pub async fn audit_recent(&self, limit: i64) -> Result<Vec<serde_json::Value>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, at, actor_id, action, target, ip, detail FROM audit_log ORDER BY id DESC LIMIT $1",
+        )
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .iter()
+            .map(|r: &AnyRow| {
+                serde_json::json!({
+                    "id": r.get::<i64, _>(0),
+                    "at": r.get::<i64, _>(1),
+                    "actor_id": r.get::<Option<i64>, _>(2),
+                    "action": r.get::<String, _>(3),
+                    "target": r.get::<Option<String>, _>(4),
+                    "ip": r.get::<Option<String>, _>(5),
+                    "detail": r.get::<Option<String>, _>(6)
+                        .and_then(|d| serde_json::from_str::<serde_json::Value>(&d).ok()),
+                })
+            })
+            .collect())
+    }
+}
+
+/// Writes an audit entry inside a transaction.
+async fn audit(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    actor: &Actor,
+    action: &str,
+    target: Option<&str>,
+    detail: Option<serde_json::Value>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("INSERT INTO audit_log (at, actor_id, action, target, ip, detail) VALUES ($1, $2, $3, $4, $5, $6)")
+        .bind(crate::domain::now())
+        .bind(actor.user_id)
+        .bind(action)
+        .bind(target)
+        .bind(actor.ip.as_deref())
+        .bind(detail.map(|d| d.to_string()))
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}

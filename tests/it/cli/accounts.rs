@@ -1,0 +1,323 @@
+//! `usher user …` and `usher settings …` against the data directory of a running server.
+
+use super::*;
+
+#[tokio::test]
+async fn user_commands_act_on_a_running_server() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let d = data.to_str().unwrap();
+    let server = &Server::start(serve(&data, "127.0.0.1:0", &[])).await;
+
+    let out = ok(
+        &[
+            "user",
+            "add",
+            "alice",
+            "--email",
+            "alice@example.com",
+            "--group",
+            "4",
+            "--password-stdin",
+            "--data-dir",
+            d,
+        ],
+        Some(&format!("{PASSWORD}\n")),
+    );
+    assert!(
+        out.contains("added alice") && out.contains("group 4 User"),
+        "{out}"
+    );
+    assert!(
+        !out.contains(PASSWORD),
+        "a given password is not echoed: {out}"
+    );
+    let alice = &browser();
+    assert_eq!(
+        login(server, alice, "alice", PASSWORD).await.status(),
+        200,
+        "signs in at once"
+    );
+    assert_eq!(status(server, alice, "/api/v2/auth/4").await, 200);
+
+    // Store flags may also come before the action.
+    let out = ok(
+        &[
+            "user",
+            "--data-dir",
+            d,
+            "add",
+            "bob",
+            "--email",
+            "bob@example.com",
+        ],
+        None,
+    );
+    let generated = after(&out, "password: ", |c| !c.is_whitespace())
+        .unwrap_or_else(|| panic!("no password in {out}"));
+    assert!(generated.len() >= 12, "{generated}");
+    assert_eq!(
+        login(server, &browser(), "bob", &generated).await.status(),
+        200
+    );
+
+    let list = ok(&["user", "list", "--data-dir", d], None);
+    let row = |name: &str| {
+        list.lines()
+            .find(|l| l.split_whitespace().nth(1) == Some(name))
+            .map(str::to_string)
+    };
+    let a = row("alice").unwrap_or_else(|| panic!("{list}"));
+    assert!(
+        a.contains("alice@example.com") && a.contains("4 User") && a.ends_with("no"),
+        "{a}"
+    );
+    assert!(
+        row("bob").is_some_and(|b| b.contains("bob@example.com")),
+        "{list}"
+    );
+
+    let add = |name: &str, email: &str, extra: &[&str]| {
+        let mut args = vec![
+            "user",
+            "add",
+            name,
+            "--email",
+            email,
+            "--password-stdin",
+            "--data-dir",
+            d,
+        ];
+        args.extend_from_slice(extra);
+        usher(&args)
+    };
+    let pw = Some("correct horse battery\n");
+    fails(
+        add("ALICE", "other@example.com", &[]),
+        pw,
+        &["cannot add ALICE", "username is already taken"],
+    );
+    fails(
+        add("carol", "Alice@Example.com", &[]),
+        pw,
+        &["cannot add carol", "email is already taken"],
+    );
+    fails(
+        add("carol", "carol@example.com", &["--group", "77"]),
+        pw,
+        &["group 77", "does not exist"],
+    );
+    fails(
+        add("carol", "carol@example.com", &[]),
+        Some("short\n"),
+        &["password", "at least 8"],
+    );
+    fails(
+        add("carol", "carol@example.com", &[]),
+        Some(""),
+        &["no password on standard input"],
+    );
+    fails(
+        add("carol", "not-an-email", &[]),
+        pw,
+        &["email", "name@host"],
+    );
+    assert!(
+        !ok(&["user", "list", "--data-dir", d], None).contains("carol"),
+        "nothing half-created"
+    );
+    for action in ["lock", "unlock", "delete"] {
+        fails(
+            usher(&["user", action, "nobody", "--data-dir", d]),
+            None,
+            &["no user named nobody"],
+        );
+    }
+    fails(
+        usher(&[
+            "user",
+            "passwd",
+            "nobody",
+            "--password-stdin",
+            "--data-dir",
+            d,
+        ]),
+        pw,
+        &["no user named nobody"],
+    );
+    fails(
+        usher(&[
+            "user",
+            "passwd",
+            "alice",
+            "--password-stdin",
+            "--data-dir",
+            d,
+        ]),
+        Some("short\n"),
+        &["alice", "at least 8"],
+    );
+
+    // A new password works at once and signs alice out everywhere.
+    let new_pw = "a much better passphrase";
+    ok(
+        &[
+            "user",
+            "passwd",
+            "alice",
+            "--password-stdin",
+            "--data-dir",
+            d,
+        ],
+        Some(&format!("{new_pw}\n")),
+    );
+    eventually("passwd ends alice's session", || async move {
+        status(server, alice, "/api/v2/auth/4").await == 401
+    })
+    .await;
+    assert_eq!(
+        login(server, &browser(), "alice", PASSWORD).await.status(),
+        401
+    );
+    assert_eq!(login(server, alice, "alice", new_pw).await.status(), 200);
+    assert_eq!(status(server, alice, "/api/v2/auth/4").await, 200);
+
+    // Lock ends the live (cached) session within seconds; unlock lets her back in.
+    let out = ok(&["user", "lock", "alice", "--data-dir", d], None);
+    assert!(out.contains("alice locked"), "{out}");
+    eventually("lock refuses alice's session", || async move {
+        status(server, alice, "/api/v2/auth/4").await == 401
+    })
+    .await;
+    assert_eq!(
+        login(server, &browser(), "alice", new_pw).await.status(),
+        423
+    );
+    assert!(row_of(&ok(&["user", "list", "--data-dir", d], None), "alice").ends_with("yes"));
+    ok(&["user", "unlock", "alice", "--data-dir", d], None);
+    assert_eq!(
+        login(server, &browser(), "alice", new_pw).await.status(),
+        200
+    );
+
+    let bob = &browser();
+    assert_eq!(login(server, bob, "bob", &generated).await.status(), 200);
+    assert!(ok(&["user", "delete", "bob", "--data-dir", d], None).contains("bob deleted"));
+    eventually("delete ends bob's session", || async move {
+        status(server, bob, "/api/v2/auth/998").await == 401
+    })
+    .await;
+    assert_eq!(
+        login(server, &browser(), "bob", &generated).await.status(),
+        401
+    );
+    assert!(row_of(&ok(&["user", "list", "--data-dir", d], None), "bob").is_empty());
+    fails(
+        usher(&["user", "delete", "bob", "--data-dir", d]),
+        None,
+        &["no user named bob"],
+    );
+}
+
+/// The `user list` row of `name` ("" when absent).
+fn row_of(list: &str, name: &str) -> String {
+    list.lines()
+        .find(|l| l.split_whitespace().nth(1) == Some(name))
+        .unwrap_or_default()
+        .to_string()
+}
+
+#[tokio::test]
+async fn settings_commands_reach_a_running_server() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let d = data.to_str().unwrap();
+    let server = &Server::start(serve(&data, "127.0.0.1:0", &[])).await;
+    ok(
+        &[
+            "user",
+            "add",
+            "carol",
+            "--email",
+            "carol@example.com",
+            "--password-stdin",
+            "--data-dir",
+            d,
+        ],
+        Some(PASSWORD),
+    );
+    let set = |key: &str, value: &str| run(&["settings", "set", key, value, "--data-dir", d]);
+    let get = |key: &str| {
+        ok(&["settings", "get", key, "--data-dir", d], None)
+            .trim()
+            .to_string()
+    };
+
+    let list = ok(&["settings", "list", "--data-dir", d], None);
+    for line in [
+        "cookie_name = \"usher_session\"",
+        "remember_days = 7",
+        "cookie_domain = null",
+        "allowed_redirect_hosts = []",
+    ] {
+        assert!(list.lines().any(|l| l == line), "no {line:?} in:\n{list}");
+    }
+    assert_eq!(get("remember_days"), "7");
+
+    // JSON values, and plain text taken as a string.
+    assert_eq!(
+        set("remember_days", "30").stdout.trim(),
+        "remember_days = 30"
+    );
+    assert_eq!(get("remember_days"), "30");
+    assert!(set("allowed_redirect_hosts", r#"["tv.example.com"]"#).success);
+    assert_eq!(get("allowed_redirect_hosts"), r#"["tv.example.com"]"#);
+    assert!(set("public_url", "https://usher.example.com").success);
+    assert_eq!(get("public_url"), r#""https://usher.example.com""#);
+
+    // Refusals name the key and the reason, and change nothing.
+    let r = set("cookie_domain", "duckdns.org");
+    assert!(
+        !r.success && r.stderr.contains("cookie_domain") && r.stderr.contains("public suffix"),
+        "{r:?}"
+    );
+    assert_eq!(get("cookie_domain"), "null");
+    let r = set("remember_days", "1000");
+    assert!(
+        !r.success && r.stderr.contains("remember_days") && r.stderr.contains("1 to 365"),
+        "{r:?}"
+    );
+    assert_eq!(get("remember_days"), "30");
+    let r = set("no_such_key", "1");
+    assert!(!r.success && r.stderr.contains("no_such_key"), "{r:?}");
+    fails(
+        usher(&["settings", "get", "unknown", "--data-dir", d]),
+        None,
+        &["unknown setting `unknown`", "usher settings list"],
+    );
+
+    // The running server picks changes up from the database within seconds.
+    assert!(set("cookie_name", r#""my_cookie""#).success);
+    assert_eq!(get("cookie_name"), r#""my_cookie""#);
+    let cookie = || async move {
+        let r = login(server, &browser(), "carol", PASSWORD).await;
+        assert_eq!(r.status(), 200);
+        r.headers()
+            .get("set-cookie")
+            .map(|v| v.to_str().unwrap().to_string())
+            .unwrap_or_default()
+    };
+    eventually("the login cookie is named my_cookie", || async {
+        cookie().await.starts_with("my_cookie=")
+    })
+    .await;
+    assert!(
+        cookie().await.contains("Secure"),
+        "https public_url marks cookies Secure"
+    );
+    assert_eq!(set("public_url", "null").stdout.trim(), "public_url = null");
+    eventually("public_url reset drops Secure", || async {
+        !cookie().await.contains("Secure")
+    })
+    .await;
+}

@@ -1,0 +1,11 @@
+//! The one integration-test binary (each file under tests/ would be its own link step).
+
+mod support;
+
+mod api_admin;
+mod api_login;
+mod api_settings;
+mod cli;
+mod e2e_nginx;
+mod pages;
+mod proxy_auth;
