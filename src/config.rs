@@ -63,6 +63,15 @@ pub enum ConfigError {
         source_name: String,
         known: String,
     },
+    #[error(
+        "`{key}` is given twice in {source_name} ({first} and {second}): set only one of them"
+    )]
+    Conflict {
+        key: String,
+        source_name: String,
+        first: String,
+        second: String,
+    },
     #[error("cannot read {what} {path}: {reason}")]
     Read {
         what: String,
@@ -297,6 +306,14 @@ fn read_env(env: &BTreeMap<String, String>) -> Result<Layer, ConfigError> {
                 known: known_env(),
             });
         }
+        if let Some((_, first)) = out.get(&key) {
+            return Err(ConfigError::Conflict {
+                key,
+                source_name: "the environment".into(),
+                first: first.clone(),
+                second: name.clone(),
+            });
+        }
         out.insert(key, (value, name.clone()));
     }
     Ok(out)
@@ -324,7 +341,9 @@ fn read_toml(path: &Path) -> Result<Layer, ConfigError> {
             reason: e.message().to_string(),
         })?;
     let mut out = Layer::new();
-    for (key, value) in table {
+    let mut seen = BTreeMap::new();
+    for (name, value) in table {
+        let key = name.clone();
         let text = match &value {
             toml::Value::String(s) => s.clone(),
             toml::Value::Integer(i) => i.to_string(),
@@ -343,6 +362,14 @@ fn read_toml(path: &Path) -> Result<Layer, ConfigError> {
                 key,
                 source_name: src.clone(),
                 known: KEYS.join(", "),
+            });
+        }
+        if let Some(first) = seen.insert(key.clone(), name.clone()) {
+            return Err(ConfigError::Conflict {
+                key,
+                source_name: src.clone(),
+                first,
+                second: name,
             });
         }
         out.insert(key, (text, src.clone()));
@@ -447,5 +474,48 @@ mod tests {
             e.contains("`secret_key`") && e.contains("USHER_SECRET_KEY_FILE") && !e.contains("ab"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn a_value_and_its_file_form_together_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("key");
+        std::fs::write(&f, "ab".repeat(32)).unwrap();
+        let e = Config::load_from(
+            Overrides::default(),
+            env(&[
+                ("USHER_SECRET_KEY", &"cd".repeat(32)),
+                ("USHER_SECRET_KEY_FILE", f.to_str().unwrap()),
+            ]),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("`secret_key`")
+                && e.contains("USHER_SECRET_KEY_FILE")
+                && !e.contains("cdcd")
+                && !e.contains("abab"),
+            "{e}"
+        );
+        let file = dir.path().join("u.toml");
+        std::fs::write(
+            &file,
+            format!(
+                "secret_key = \"{}\"\nsecret_key_file = \"{}\"\n",
+                "cd".repeat(32),
+                f.display()
+            ),
+        )
+        .unwrap();
+        let e = Config::load_from(
+            Overrides {
+                config_file: Some(file),
+                ..Default::default()
+            },
+            env(&[]),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("secret_key_file") && !e.contains("cdcd"), "{e}");
     }
 }

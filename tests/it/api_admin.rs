@@ -735,6 +735,9 @@ async fn sessions_can_be_listed_and_revoked_by_an_admin() {
     )
     .await;
     assert_eq!(status, 404);
+    let (status, b) = send(&app, &admin, "GET", "/api/v2/users/777777/sessions", None).await;
+    assert_eq!(status, 404, "{b}");
+    assert_eq!(b["error"]["code"], "not_found");
 }
 
 #[tokio::test]

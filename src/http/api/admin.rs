@@ -146,12 +146,23 @@ pub async fn delete_user(
     Ok(no_content())
 }
 
+/// 404 for an id that names no user, so a typo is not mistaken for "no sessions".
+async fn ensure_user_exists(core: &Core, id: UserId) -> Result<(), ApiError> {
+    core.store
+        .get_user(id)
+        .await
+        .map_err(crate::auth::AuthError::from)?
+        .ok_or_else(ApiError::not_found)?;
+    Ok(())
+}
+
 /// `GET /api/v2/users/{id}/sessions`.
 pub async fn user_sessions(
     State(core): State<Arc<Core>>,
     _: Admin,
     ApiPath(id): ApiPath<UserId>,
 ) -> Result<Response, ApiError> {
+    ensure_user_exists(&core, id).await?;
     let sessions = core.sessions_of(Some(id)).await?;
     Ok(Json(json!({ "sessions": sessions })).into_response())
 }
@@ -163,11 +174,7 @@ pub async fn revoke_user_sessions(
     admin: Admin,
     ApiPath(id): ApiPath<UserId>,
 ) -> Result<Response, ApiError> {
-    core.store
-        .get_user(id)
-        .await
-        .map_err(crate::auth::AuthError::from)?
-        .ok_or_else(ApiError::not_found)?;
+    ensure_user_exists(&core, id).await?;
     let n = core
         .revoke_user_sessions(id, None, &admin.acting(&client).actor)
         .await?;
