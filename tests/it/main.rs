@@ -9,3 +9,4 @@ mod cli;
 mod e2e_nginx;
 mod pages;
 mod proxy_auth;
+mod sso_apps;

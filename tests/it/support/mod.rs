@@ -6,6 +6,7 @@
 #![allow(dead_code)]
 
 pub mod echo;
+pub mod fake_apps;
 pub mod nginx;
 
 use std::net::SocketAddr;
