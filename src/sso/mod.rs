@@ -10,6 +10,7 @@
 pub mod jellyfin;
 pub mod ombi;
 pub mod overseerr;
+pub mod plan;
 pub mod tautulli;
 mod upstream;
 
