@@ -5,6 +5,7 @@
 mod changes;
 mod sessions;
 mod settings;
+mod sso;
 mod users;
 
 use std::time::Duration;
@@ -14,6 +15,7 @@ use sqlx::{AnyPool, Executor, Row};
 
 pub use changes::{Change, ChangeKind};
 pub use sessions::{NewSession, SessionInfo};
+pub use sso::{CookieRecord, SsoRecord};
 pub use users::UserPatch;
 
 use crate::domain::UserId;

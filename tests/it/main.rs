@@ -10,3 +10,4 @@ mod e2e_nginx;
 mod pages;
 mod proxy_auth;
 mod sso_apps;
+mod sso_records;
