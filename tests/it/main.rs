@@ -8,4 +8,5 @@ mod api_settings;
 mod cli;
 mod e2e_nginx;
 mod pages;
+mod plex_client;
 mod proxy_auth;

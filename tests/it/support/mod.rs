@@ -6,6 +6,7 @@
 #![allow(dead_code)]
 
 pub mod echo;
+pub mod fake_plex;
 pub mod nginx;
 
 use std::net::SocketAddr;
