@@ -10,288 +10,16 @@ use url::Url;
 
 use crate::crypto::SecretKey;
 
-/// The type of a setting, which decides its validation.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
-    Bool,
-    Int {
-        min: i64,
-        max: i64,
-    },
-    /// A non-empty string.
-    Text,
-    /// An http(s) URL, or null for unset.
-    OptionalUrl,
-    /// A parent domain for cookies, or null for host-only cookies.
-    CookieDomain,
-    /// A cookie name (RFC 6265 token).
-    CookieName,
-    /// A list of IPs/CIDRs.
-    CidrList,
-    /// A list of host names.
-    HostList,
-}
+mod defs;
+mod validate;
 
-/// One declared setting.
-#[derive(Debug)]
-pub struct Def {
-    pub key: &'static str,
-    pub kind: Kind,
-    /// Default as a JSON literal.
-    pub default: &'static str,
-    /// Secrets are encrypted at rest and masked when shown.
-    pub secret: bool,
-    /// The settings page section, as the seed names it.
-    pub section: &'static str,
-    pub help: &'static str,
-}
-
-const AUTH: &str = "System Settings / Main / Authentication";
-const GENERAL: &str = "System Settings / Main / General";
-
-/// Every run-time setting. Later features add their rows here.
-pub const DEFS: &[Def] = &[
-    Def {
-        key: "public_url",
-        kind: Kind::OptionalUrl,
-        default: "null",
-        secret: false,
-        section: GENERAL,
-        help: "The address people use to reach Usher, e.g. https://usher.example.com. Cookies are marked Secure when it is https.",
-    },
-    Def {
-        key: "cookie_domain",
-        kind: Kind::CookieDomain,
-        default: "null",
-        secret: false,
-        section: AUTH,
-        help: "Parent domain for the session cookie (e.g. example.com) so apps on subdomains share the sign-in. Empty = this host only. Public suffixes such as duckdns.org are refused: browsers would drop the cookie.",
-    },
-    Def {
-        key: "cookie_name",
-        kind: Kind::CookieName,
-        default: "\"usher_session\"",
-        secret: false,
-        section: AUTH,
-        help: "Name of the session cookie.",
-    },
-    Def {
-        key: "remember_days",
-        kind: Kind::Int { min: 1, max: 365 },
-        default: "7",
-        secret: false,
-        section: AUTH,
-        help: "How many days a \"remember me\" sign-in lasts (otherwise one day).",
-    },
-    Def {
-        key: "trusted_proxies",
-        kind: Kind::CidrList,
-        default: "[\"127.0.0.0/8\", \"::1/128\"]",
-        secret: false,
-        section: AUTH,
-        help: "Proxies whose X-Forwarded-For / X-Real-IP headers are believed (IPs or CIDRs). Anyone else's are ignored.",
-    },
-    Def {
-        key: "allowed_redirect_hosts",
-        kind: Kind::HostList,
-        default: "[]",
-        secret: false,
-        section: AUTH,
-        help: "Hosts the login page may send people back to, besides Usher's own host and hosts under the cookie domain.",
-    },
-    Def {
-        key: "login.max_failures_per_user",
-        kind: Kind::Int { min: 1, max: 1000 },
-        default: "10",
-        secret: false,
-        section: AUTH,
-        help: "Failed sign-ins for one username within the throttle window before it is paused.",
-    },
-    Def {
-        key: "login.max_failures_per_ip",
-        kind: Kind::Int { min: 1, max: 10000 },
-        default: "30",
-        secret: false,
-        section: AUTH,
-        help: "Failed sign-ins from one client IP within the throttle window before it is paused.",
-    },
-    Def {
-        key: "login.throttle_seconds",
-        kind: Kind::Int { min: 10, max: 86400 },
-        default: "900",
-        secret: false,
-        section: AUTH,
-        help: "The throttle window in seconds: failures older than this are forgotten.",
-    },
-];
+pub use defs::{Def, Kind, DEFS};
+use validate::string_list;
+pub use validate::{check_cookie_domain, parse_cidr, validate, SettingError};
 
 /// Looks up a setting's declaration.
 pub fn def(key: &str) -> Option<&'static Def> {
     DEFS.iter().find(|d| d.key == key)
-}
-
-/// Why a setting value was refused.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum SettingError {
-    #[error("unknown setting `{0}`")]
-    Unknown(String),
-    #[error("invalid value for `{key}`: {reason}")]
-    Invalid { key: String, reason: String },
-}
-
-impl SettingError {
-    fn invalid(key: &str, reason: impl Into<String>) -> Self {
-        SettingError::Invalid {
-            key: key.into(),
-            reason: reason.into(),
-        }
-    }
-}
-
-/// Validates and normalises a value for `key`; `null` means "back to the default".
-pub fn validate(key: &str, value: &Value) -> Result<Option<Value>, SettingError> {
-    let d = def(key).ok_or_else(|| SettingError::Unknown(key.into()))?;
-    if value.is_null() {
-        return Ok(None);
-    }
-    let bad = |reason: &str| SettingError::invalid(key, reason);
-    let normalised = match d.kind {
-        Kind::Bool => json!(value
-            .as_bool()
-            .ok_or_else(|| bad("expected true or false"))?),
-        Kind::Int { min, max } => {
-            let n = value
-                .as_i64()
-                .filter(|n| (min..=max).contains(n))
-                .ok_or_else(|| bad(&format!("expected a whole number from {min} to {max}")))?;
-            json!(n)
-        }
-        Kind::Text => {
-            let s = value
-                .as_str()
-                .filter(|s| !s.trim().is_empty())
-                .ok_or_else(|| bad("expected a non-empty string"))?;
-            json!(s.trim())
-        }
-        Kind::OptionalUrl => match value.as_str().map(str::trim) {
-            Some("") => return Ok(None),
-            Some(s) => json!(parse_http_url(s)
-                .map_err(|r| bad(&r))?
-                .as_str()
-                .trim_end_matches('/')),
-            None => return Err(bad("expected a URL such as https://usher.example.com")),
-        },
-        Kind::CookieDomain => match value.as_str().map(str::trim) {
-            Some("") => return Ok(None),
-            Some(s) => json!(check_cookie_domain(s).map_err(|r| bad(&r))?),
-            None => return Err(bad("expected a domain such as example.com")),
-        },
-        Kind::CookieName => {
-            let s = value.as_str().unwrap_or("");
-            let ok = !s.is_empty()
-                && s.len() <= 64
-                && s.bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b));
-            if !ok {
-                return Err(bad("expected 1 to 64 letters, digits or -_. characters"));
-            }
-            json!(s)
-        }
-        Kind::CidrList => {
-            let items = string_list(value).ok_or_else(|| bad("expected a list of IPs or CIDRs"))?;
-            for item in &items {
-                parse_cidr(item)
-                    .ok_or_else(|| bad(&format!("{item:?} is not an IP address or CIDR")))?;
-            }
-            json!(items)
-        }
-        Kind::HostList => {
-            let items = string_list(value).ok_or_else(|| bad("expected a list of host names"))?;
-            let mut out = Vec::new();
-            for item in items {
-                let host = item.trim_end_matches('.').to_ascii_lowercase();
-                if !is_hostname(&host) {
-                    return Err(bad(&format!("{item:?} is not a host name")));
-                }
-                out.push(host);
-            }
-            json!(out)
-        }
-    };
-    Ok(Some(normalised))
-}
-
-/// A list given as a JSON array of strings, or as one comma-separated string (handy on the CLI).
-fn string_list(value: &Value) -> Option<Vec<String>> {
-    match value {
-        Value::Array(items) => items
-            .iter()
-            .map(|v| v.as_str().map(|s| s.trim().to_string()))
-            .collect(),
-        Value::String(s) => Some(
-            s.split(',')
-                .map(|p| p.trim().to_string())
-                .filter(|p| !p.is_empty())
-                .collect(),
-        ),
-        _ => None,
-    }
-}
-
-/// Parses an IP or CIDR into a network (a bare IP is a /32 or /128).
-pub fn parse_cidr(s: &str) -> Option<IpNet> {
-    s.parse::<IpNet>()
-        .ok()
-        .or_else(|| s.parse::<std::net::IpAddr>().ok().map(IpNet::from))
-}
-
-fn parse_http_url(s: &str) -> Result<Url, String> {
-    let url = Url::parse(s).map_err(|e| format!("{s:?} is not a URL ({e})"))?;
-    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
-        return Err(format!(
-            "{s:?} must start with http:// or https:// and name a host"
-        ));
-    }
-    Ok(url)
-}
-
-fn is_hostname(host: &str) -> bool {
-    !host.is_empty()
-        && host.len() <= 253
-        && host.split('.').all(|label| {
-            !label.is_empty()
-                && label.len() <= 63
-                && label
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'-')
-                && !label.starts_with('-')
-                && !label.ends_with('-')
-        })
-}
-
-/// Normalises a cookie domain and refuses public suffixes (duckdns.org, co.uk, com, …), IPs and
-/// single-label names: browsers drop cookies set for those, which is the login loop Organizr
-/// users hit with dynamic-DNS hosts.
-pub fn check_cookie_domain(s: &str) -> Result<String, String> {
-    let d = s
-        .trim()
-        .trim_start_matches('.')
-        .trim_end_matches('.')
-        .to_ascii_lowercase();
-    if d.parse::<std::net::IpAddr>().is_ok() {
-        return Err(
-            "an IP address cannot be a cookie domain; leave it empty for host-only cookies".into(),
-        );
-    }
-    if !is_hostname(&d) || !d.contains('.') {
-        return Err(format!("{s:?} is not a domain name such as example.com"));
-    }
-    if psl::domain_str(&d).is_none() {
-        return Err(format!(
-            "{d:?} is a public suffix (like duckdns.org): browsers refuse cookies for it; use your own subdomain such as myhome.{d}"
-        ));
-    }
-    Ok(d)
 }
 
 /// Throttling of failed sign-ins.
@@ -302,8 +30,65 @@ pub struct ThrottleSettings {
     pub window_seconds: i64,
 }
 
-/// A typed snapshot of all settings, replaced as a whole when anything changes.
-#[derive(Debug, Clone)]
+/// How passwords are checked (`auth_type`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthType {
+    /// Usher's own accounts only ("Usher DB").
+    Local,
+    /// Usher's own password first, then the backend ("Usher DB + Backend").
+    LocalAndBackend,
+    /// The backend only ("Backend only").
+    Backend,
+}
+
+impl AuthType {
+    fn parse(s: &str) -> AuthType {
+        match s {
+            "local_and_backend" => AuthType::LocalAndBackend,
+            "backend" => AuthType::Backend,
+            _ => AuthType::Local,
+        }
+    }
+
+    /// True when the Plex backend takes part in sign-in.
+    pub fn uses_backend(self) -> bool {
+        self != AuthType::Local
+    }
+}
+
+/// The Plex backend's settings.
+#[derive(Clone)]
+pub struct PlexSettings {
+    /// The owner's token (decrypted; never shown).
+    pub token: Option<crate::plex::PlexToken>,
+    pub machine_id: Option<String>,
+    /// Owner's Plex username or e-mail.
+    pub admin: Option<String>,
+    pub oauth: bool,
+    pub strict_friends: bool,
+    pub default_group: i64,
+    pub friends_refresh: std::time::Duration,
+    pub timeout: std::time::Duration,
+    pub tv_url: Url,
+    pub auth_url: Url,
+}
+
+impl std::fmt::Debug for PlexSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PlexSettings")
+            .field("token", &self.token.as_ref().map(|_| "********"))
+            .field("machine_id", &self.machine_id)
+            .field("admin", &self.admin)
+            .field("oauth", &self.oauth)
+            .field("strict_friends", &self.strict_friends)
+            .field("tv_url", &self.tv_url.as_str())
+            .finish_non_exhaustive()
+    }
+}
+
+/// A typed snapshot of all settings, replaced as a whole when anything changes. `Debug` shows
+/// every value as [`Settings::shown`] does: secrets masked.
+#[derive(Clone)]
 pub struct Settings {
     /// Effective values (defaults filled in), secrets decrypted.
     values: BTreeMap<&'static str, Value>,
@@ -316,6 +101,18 @@ pub struct Settings {
     pub trusted_proxies: Vec<IpNet>,
     pub allowed_redirect_hosts: Vec<String>,
     pub throttle: ThrottleSettings,
+    pub auth_type: AuthType,
+    pub plex: PlexSettings,
+}
+
+impl std::fmt::Debug for Settings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut map = f.debug_map();
+        for d in DEFS {
+            map.entry(&d.key, &self.shown(d.key));
+        }
+        map.finish()
+    }
 }
 
 impl Default for Settings {
@@ -367,6 +164,13 @@ impl Settings {
         let int_of = |k: &str| values.get(k).and_then(Value::as_i64).unwrap_or_default();
         let list_of =
             |k: &str| string_list(values.get(k).unwrap_or(&Value::Null)).unwrap_or_default();
+        let bool_of = |k: &str| values.get(k).and_then(Value::as_bool).unwrap_or_default();
+        let secs = |n: i64| std::time::Duration::from_secs(n.max(1) as u64);
+        let url_of = |k: &str, fallback: &str| {
+            str_of(k)
+                .and_then(|u| Url::parse(&u).ok())
+                .unwrap_or_else(|| Url::parse(fallback).expect("static URL"))
+        };
         Ok(Settings {
             public_url: str_of("public_url").and_then(|u| Url::parse(&u).ok()),
             cookie_domain: str_of("cookie_domain"),
@@ -382,6 +186,19 @@ impl Settings {
                 max_failures_per_ip: int_of("login.max_failures_per_ip") as u32,
                 window_seconds: int_of("login.throttle_seconds"),
             },
+            auth_type: AuthType::parse(&str_of("auth_type").unwrap_or_default()),
+            plex: PlexSettings {
+                token: str_of("plex.token").map(crate::plex::PlexToken::from),
+                machine_id: str_of("plex.machine_id"),
+                admin: str_of("plex.admin"),
+                oauth: bool_of("plex.oauth"),
+                strict_friends: bool_of("plex.strict_friends"),
+                default_group: int_of("plex.default_group"),
+                friends_refresh: secs(int_of("plex.friends_refresh_seconds")),
+                timeout: secs(int_of("plex.timeout_seconds")),
+                tv_url: url_of("plex.tv_url", "https://plex.tv"),
+                auth_url: url_of("plex.auth_url", "https://app.plex.tv/auth"),
+            },
             values,
             explicit,
         })
@@ -390,6 +207,11 @@ impl Settings {
     /// The effective value of a setting (secrets in clear: for server-side use only).
     pub fn get(&self, key: &str) -> Option<&Value> {
         self.values.get(key)
+    }
+
+    /// True when "Sign in with Plex" (the PIN flow) is offered: `plex.oauth` on and the backend in use.
+    pub fn plex_oauth_enabled(&self) -> bool {
+        self.plex.oauth && self.auth_type.uses_backend()
     }
 
     /// True when cookies must carry the Secure flag.
@@ -526,5 +348,41 @@ mod tests {
         assert_eq!(s.remember_days, 7);
         assert_eq!(s.trusted_proxies.len(), 2);
         assert!(!s.secure_cookies());
+        assert_eq!(s.auth_type, AuthType::Local);
+        assert!(s.plex.strict_friends && !s.plex.oauth && s.plex.token.is_none());
+        assert_eq!(s.plex.default_group, 4);
+        assert_eq!(s.plex.friends_refresh.as_secs(), 600);
+        assert_eq!(s.plex.tv_url.as_str(), "https://plex.tv/");
+    }
+
+    #[test]
+    fn plex_settings_validation() {
+        assert!(validate("auth_type", &json!("backend")).is_ok());
+        assert!(validate("auth_type", &json!("ldap")).is_err());
+        assert!(validate("plex.default_group", &json!(0)).is_err());
+        assert_eq!(validate("plex.token", &json!("  ")).unwrap(), None);
+        assert!(validate("plex.token", &json!("a\nb")).is_err());
+        assert!(validate("plex.machine_id", &json!("9a6f3c0e5b1d")).is_ok());
+        assert!(validate("plex.machine_id", &json!("x y")).is_err());
+        assert!(validate("plex.tv_url", &json!("ftp://plex.tv")).is_err());
+        assert_eq!(
+            validate("plex.tv_url", &json!("http://127.0.0.1:9/")).unwrap(),
+            Some(json!("http://127.0.0.1:9"))
+        );
+    }
+
+    #[test]
+    fn secrets_are_masked_in_debug() {
+        let key = SecretKey::parse(&"00".repeat(32)).unwrap();
+        let mut rows = BTreeMap::new();
+        rows.insert(
+            "plex.token".to_string(),
+            encode_for_store("plex.token", &json!("ADMINTOKEN123"), &key),
+        );
+        assert!(!rows["plex.token"].contains("ADMINTOKEN123"));
+        let s = Settings::from_stored(&rows, &key).unwrap();
+        assert_eq!(s.plex.token.as_ref().unwrap().expose(), "ADMINTOKEN123");
+        assert!(!format!("{s:?}").contains("ADMINTOKEN123"));
+        assert_eq!(s.shown("plex.token"), json!("********"));
     }
 }

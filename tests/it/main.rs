@@ -9,4 +9,5 @@ mod cli;
 mod e2e_nginx;
 mod pages;
 mod plex_client;
+mod plex_login;
 mod proxy_auth;

@@ -8,6 +8,7 @@
 pub mod echo;
 pub mod fake_plex;
 pub mod nginx;
+pub mod plex_app;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
