@@ -10,4 +10,5 @@ mod e2e_nginx;
 mod pages;
 mod plex_client;
 mod plex_login;
+mod plex_pin;
 mod proxy_auth;
