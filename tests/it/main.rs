@@ -9,6 +9,7 @@ mod cli;
 mod e2e_nginx;
 mod pages;
 mod plex_client;
+mod plex_friends;
 mod plex_login;
 mod plex_pin;
 mod proxy_auth;
