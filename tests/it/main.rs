@@ -8,6 +8,7 @@ mod api_settings;
 mod cli;
 mod e2e_nginx;
 mod pages;
+mod plex_admin;
 mod plex_client;
 mod plex_friends;
 mod plex_login;
