@@ -9,6 +9,7 @@ mod cli;
 mod e2e_nginx;
 mod pages;
 mod plex_admin;
+mod plex_browser;
 mod plex_client;
 mod plex_friends;
 mod plex_login;
