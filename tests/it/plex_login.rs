@@ -193,6 +193,7 @@ async fn linking_is_by_email_never_by_username() {
     let admin_row = p.plex_row("admin").await;
     assert_eq!(admin_row.0, None, "the local admin stays unlinked");
 
+    let (_, _, hash_before) = p.plex_row("my-friend").await;
     let (status, body) = p
         .password_login(&p.app.client(), "friendly", "hunter2")
         .await;
@@ -201,7 +202,10 @@ async fn linking_is_by_email_never_by_username() {
     assert_eq!(body["user"]["group_id"], 3, "group kept");
     assert_eq!(body["user"]["plex_id"], FRIEND_A);
     let (_, _, hash) = p.plex_row("my-friend").await;
-    assert!(hash.is_some(), "the local password is kept");
+    assert!(
+        hash.is_some() && hash == hash_before,
+        "the local password is kept as it was"
+    );
     // ... and still works, and is not replaced by the Plex one.
     let (status, _) = p
         .password_login(&p.app.client(), "my-friend", PASSWORD)
@@ -390,4 +394,59 @@ async fn every_plex_tv_call_identifies_this_install() {
         );
         assert_eq!(r.header("x-plex-product"), Some("Usher"), "{r:?}");
     }
+}
+
+#[tokio::test]
+async fn simultaneous_first_sign_ins_make_one_user() {
+    let p = PlexApp::with(setup("backend", true)).await;
+    let attempts = (0..6).map(|_| {
+        let p = &p;
+        async move { p.oauth_as(&p.app.client(), FRIEND_A).await }
+    });
+    let answers = futures_join_all(attempts).await;
+    for (status, body) in &answers {
+        assert_eq!(*status, 200, "{body}");
+    }
+    let ids: std::collections::BTreeSet<String> = answers
+        .iter()
+        .map(|(_, b)| b["user"]["id"].to_string())
+        .collect();
+    assert_eq!(ids.len(), 1, "{answers:?}");
+    assert_eq!(p.app.core.store.list_users().await.unwrap().len(), 1);
+}
+
+/// Runs futures concurrently (no extra dependency for join_all).
+async fn futures_join_all<F: std::future::Future>(
+    futures: impl Iterator<Item = F>,
+) -> Vec<F::Output> {
+    let mut set = Vec::new();
+    for f in futures {
+        set.push(Box::pin(f));
+    }
+    let mut out = Vec::new();
+    // Poll all together: each step drives every pending future.
+    let mut pending: Vec<_> = set.into_iter().map(Some).collect();
+    let mut results: Vec<Option<F::Output>> = (0..pending.len()).map(|_| None).collect();
+    std::future::poll_fn(|cx| {
+        let mut all = true;
+        for (i, slot) in pending.iter_mut().enumerate() {
+            if let Some(f) = slot {
+                match f.as_mut().poll(cx) {
+                    std::task::Poll::Ready(v) => {
+                        results[i] = Some(v);
+                        *slot = None;
+                    }
+                    std::task::Poll::Pending => all = false,
+                }
+            }
+        }
+        if all {
+            std::task::Poll::Ready(())
+        } else {
+            std::task::Poll::Pending
+        }
+    })
+    .await;
+    out.extend(results.into_iter().map(|r| r.expect("finished")));
+    out
 }

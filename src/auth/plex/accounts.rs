@@ -44,7 +44,8 @@ impl Core {
         }
         if let Some(e) = email {
             if let Some(user) = self.store.find_user_by_email(e).await? {
-                if user.plex_id.is_some() {
+                // The same Plex id here means a simultaneous first sign-in just created it.
+                if user.plex_id.is_some_and(|id| id != account.id) {
                     return Err(AuthError::PlexNotAllowed(
                         "the Usher account with this e-mail is linked to another Plex account"
                             .into(),
@@ -78,7 +79,17 @@ impl Core {
             group_id,
             link: link(None),
         };
-        let user = self.store.create_plex_user(&new, actor).await?;
+        let user = match self.store.create_plex_user(&new, actor).await {
+            Ok(user) => user,
+            // Two first sign-ins of one Plex account at once: the other one created the user.
+            Err(crate::store::StoreError::Conflict(_)) => {
+                match self.store.find_user_by_plex_id(account.id).await? {
+                    Some(user) => return Ok(user),
+                    None => return Err(AuthError::Conflict("username")),
+                }
+            }
+            Err(e) => return Err(e.into()),
+        };
         tracing::info!(user = %user.username, group = user.group_id, plex_id = account.id, "user created by a first Plex sign-in");
         Ok(user)
     }
