@@ -374,3 +374,44 @@ async fn plex_tv_failing_during_the_flow_is_a_clear_error_and_keeps_the_pin() {
     p.fake.set_route_mode("/api/v2/user", None);
     assert_eq!(p.poll_pin(&c, id).await.status(), 200);
 }
+
+#[tokio::test]
+async fn pin_creation_is_limited_per_client_address() {
+    let p = PlexApp::start().await;
+    let c = p.app.client();
+    let start = |ip: &'static str| {
+        c.post(p.app.url("/api/v2/plex/pin"))
+            .header("x-forwarded-for", ip)
+            .json(&json!({}))
+            .send()
+    };
+    for _ in 0..30 {
+        assert_eq!(start("203.0.113.5").await.unwrap().status(), 201);
+    }
+    let r = start("203.0.113.5").await.unwrap();
+    assert_eq!(r.status(), 429);
+    let wait: u64 = r.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=600).contains(&wait), "{wait}");
+    assert_error(&r.json().await.unwrap(), "too_many_attempts");
+    assert_eq!(
+        p.fake.requests_to("/api/v2/pins").len(),
+        30,
+        "plex.tv spared"
+    );
+    assert_eq!(
+        start("203.0.113.6").await.unwrap().status(),
+        201,
+        "others unaffected"
+    );
+    let page = c
+        .get(p.app.url("/plex/start"))
+        .header("x-forwarded-for", "203.0.113.5")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 429);
+}

@@ -24,9 +24,17 @@ pub const CLIENT_ID_META_KEY: &str = "plex_client_identifier";
 /// Longest time a sign-in decision may rest on a friends list fetched earlier.
 const SIGN_IN_FRIENDS_MAX_AGE: Duration = Duration::from_secs(60);
 
+/// PINs one client IP may create per [`PIN_WINDOW`]: enough for a household behind one address,
+/// too few to make plex.tv throttle this install's client identifier for everybody.
+pub const PINS_PER_IP: u32 = 30;
+/// The window of [`PINS_PER_IP`].
+pub const PIN_WINDOW: Duration = Duration::from_secs(600);
+
 /// Plex state kept for the life of the process.
 pub struct PlexState {
     client_identifier: String,
+    /// PINs created per client IP: (window start, count).
+    pin_starts: moka::sync::Cache<std::net::IpAddr, (Instant, u32)>,
     /// The client for the current `plex.tv_url` and timeout, rebuilt when they change.
     client: Mutex<Option<(ClientKey, PlexClient)>>,
     friends: Mutex<Option<Arc<FriendsSnapshot>>>,
@@ -43,6 +51,10 @@ impl PlexState {
     pub fn new(client_identifier: String) -> Self {
         PlexState {
             client_identifier,
+            pin_starts: moka::sync::Cache::builder()
+                .max_capacity(100_000)
+                .time_to_live(PIN_WINDOW)
+                .build(),
             client: Mutex::new(None),
             friends: Mutex::new(None),
         }
@@ -51,6 +63,21 @@ impl PlexState {
     /// This install's `X-Plex-Client-Identifier` (not secret: plex.tv shows it in device lists).
     pub fn client_identifier(&self) -> &str {
         &self.client_identifier
+    }
+
+    /// Counts a PIN started from `ip`; `Err(seconds to wait)` when it is over the limit.
+    pub fn count_pin_start(&self, ip: std::net::IpAddr) -> Result<(), u64> {
+        let now = Instant::now();
+        let (start, count) = match self.pin_starts.get(&ip) {
+            Some((start, count)) if now.duration_since(start) < PIN_WINDOW => (start, count),
+            _ => (now, 0),
+        };
+        if count >= PINS_PER_IP {
+            let left = PIN_WINDOW.saturating_sub(now.duration_since(start));
+            return Err(left.as_secs().max(1));
+        }
+        self.pin_starts.insert(ip, (start, count + 1));
+        Ok(())
     }
 
     /// Forgets the cached friends list (after the owner's token or the machine changed).

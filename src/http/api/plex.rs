@@ -59,9 +59,14 @@ pub(crate) fn own_base(core: &Core, headers: &HeaderMap) -> String {
 /// Starts a PIN and returns it with the cookie that binds it to this browser.
 pub(crate) async fn begin(
     core: &Core,
+    client: &ClientInfo,
     pending: PendingPin,
     forward_base: Option<String>,
 ) -> Result<(StartedPin, HeaderValue), AuthError> {
+    if let Err(wait) = core.plex.count_pin_start(client.ip) {
+        tracing::warn!(ip = %client.ip, wait_seconds = wait, "Plex PIN refused: too many from this address");
+        return Err(AuthError::Throttled(wait));
+    }
     let forward = forward_base.map(|base| move |id: i64| format!("{base}/plex/return?pin={id}"));
     let started = core
         .start_pin(
@@ -136,6 +141,7 @@ pub(crate) fn is_final(e: &AuthError) -> bool {
 /// `POST /api/v2/plex/pin`: `{"id", "auth_url", "expires_at"}` plus the pending cookie.
 pub async fn start_pin(
     State(core): State<Arc<Core>>,
+    Client(client): Client,
     headers: HeaderMap,
     ApiJson(body): ApiJson<PinRequest>,
 ) -> Result<Response, ApiError> {
@@ -149,7 +155,7 @@ pub async fn start_pin(
         started_by: None,
     };
     let forward = body.redirect.then(|| own_base(&core, &headers));
-    let (started, cookie) = begin(&core, pending, forward).await?;
+    let (started, cookie) = begin(&core, &client, pending, forward).await?;
     let resp = (
         StatusCode::CREATED,
         Json(json!({

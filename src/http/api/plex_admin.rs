@@ -23,6 +23,7 @@ use crate::plex::{PlexError, PlexServer};
 /// `POST /api/v2/plex/admin/pin`: starts the PIN flow that retrieves the owner's token.
 pub async fn start_owner_pin(
     State(core): State<Arc<Core>>,
+    Client(client): Client,
     admin: Admin,
 ) -> Result<Response, ApiError> {
     let pending = PendingPin {
@@ -33,7 +34,7 @@ pub async fn start_owner_pin(
         remember: false,
         started_by: Some(admin.0.view.user_id),
     };
-    let (started, cookie) = begin(&core, pending, None).await?;
+    let (started, cookie) = begin(&core, &client, pending, None).await?;
     let resp = (
         StatusCode::CREATED,
         Json(json!({

@@ -49,7 +49,9 @@ pub async fn start(
         started_by: None,
     };
     let base = own_base(&core, req.headers());
-    match begin(&core, pending, Some(base)).await {
+    let (parts, _) = req.into_parts();
+    let client = client_of(&parts, &core);
+    match begin(&core, &client, pending, Some(base)).await {
         Ok((started, cookie)) => with_cookies(
             Redirect::to(&started.auth_url).into_response(),
             vec![cookie],
