@@ -28,6 +28,10 @@ pub enum Kind {
     Url,
     /// A Plex Media Server machine identifier (letters, digits and dashes), or null for unset.
     MachineId,
+    /// Comma-separated http(s) URLs (the seed's form for several instances), or null for unset.
+    UrlList,
+    /// Comma-separated URL paths, each starting with `/`, or null for unset.
+    PathList,
 }
 
 /// One declared setting.
@@ -47,6 +51,11 @@ pub struct Def {
 const AUTH: &str = "System Settings / Main / Authentication";
 const GENERAL: &str = "System Settings / Main / General";
 const PLEX_SSO: &str = "System Settings / Single Sign-On / Plex";
+const SSO: &str = "System Settings / Single Sign-On";
+const TAUTULLI_SSO: &str = "System Settings / Single Sign-On / Tautulli";
+const OMBI_SSO: &str = "System Settings / Single Sign-On / Ombi";
+const OVERSEERR_SSO: &str = "System Settings / Single Sign-On / Overseerr";
+const JELLYFIN_SSO: &str = "System Settings / Single Sign-On / Jellyfin";
 
 /// Values of `auth_type`: Usher's own accounts, both, or the backend alone.
 pub const AUTH_TYPES: &[&str] = &["local", "local_and_backend", "backend"];
@@ -222,5 +231,213 @@ pub const DEFS: &[Def] = &[
         secret: false,
         section: AUTH,
         help: "The plex.tv browser sign-in page the PIN flow sends people to (change only for testing).",
+    },
+    Def {
+        key: "sso.timeout_seconds",
+        kind: Kind::Int { min: 1, max: 60 },
+        default: "5",
+        secret: false,
+        section: SSO,
+        help: "The longest a login waits for all single sign-ons together; apps not done by then are skipped (the login itself never fails because of an app).",
+    },
+    Def {
+        key: "sso.app_timeout_seconds",
+        kind: Kind::Int { min: 1, max: 60 },
+        default: "3",
+        secret: false,
+        section: SSO,
+        help: "The longest one app may take to answer a single sign-on.",
+    },
+    Def {
+        key: "sso.plex.enabled",
+        kind: Kind::Bool,
+        default: "false",
+        secret: false,
+        section: PLEX_SSO,
+        help: "Sign people into Plex Web. Works only when Plex is proxied as a subdirectory (/plex/) of Usher's own host: Plex Web keeps its token in the browser's storage for that origin.",
+    },
+    Def {
+        key: "sso.plex.mpt_cookie",
+        kind: Kind::Bool,
+        default: "false",
+        secret: false,
+        section: PLEX_SSO,
+        help: "Also set Organizr's mpt cookie holding the Plex token (off: it sends the token with every request to this domain).",
+    },
+    Def {
+        key: "sso.plex.min_group",
+        kind: Kind::Int { min: 0, max: 998 },
+        default: "998",
+        secret: false,
+        section: PLEX_SSO,
+        help: "Highest group number that gets Plex SSO (998 = everyone signed in).",
+    },
+    Def {
+        key: "sso.tautulli.enabled",
+        kind: Kind::Bool,
+        default: "false",
+        secret: false,
+        section: TAUTULLI_SSO,
+        help: "Sign people into Tautulli at login. In Tautulli enable Allow Plex Admin and Allow Guest Access (Settings / Web Interface), and unlock each user on its Users page.",
+    },
+    Def {
+        key: "sso.tautulli.url",
+        kind: Kind::UrlList,
+        default: "null",
+        secret: false,
+        section: TAUTULLI_SSO,
+        help: "Where Usher reaches Tautulli, e.g. http://192.168.1.10:8181/tautulli; several instances as comma-separated values.",
+    },
+    Def {
+        key: "sso.tautulli.api_key",
+        kind: Kind::OptionalText,
+        default: "null",
+        secret: true,
+        section: TAUTULLI_SSO,
+        help: "Tautulli's API key (Settings / Web Interface), one per URL, comma-separated. Needed for Tautulli 2.17.1 and later unless Usher may read its login page.",
+    },
+    Def {
+        key: "sso.tautulli.path",
+        kind: Kind::PathList,
+        default: "null",
+        secret: false,
+        section: TAUTULLI_SSO,
+        help: "Where browsers open each Tautulli (the cookie's path), comma-separated in URL order; empty = the path of its URL.",
+    },
+    Def {
+        key: "sso.tautulli.min_group",
+        kind: Kind::Int { min: 0, max: 998 },
+        default: "998",
+        secret: false,
+        section: TAUTULLI_SSO,
+        help: "Highest group number that gets Tautulli SSO (998 = everyone signed in).",
+    },
+    Def {
+        key: "sso.ombi.enabled",
+        kind: Kind::Bool,
+        default: "false",
+        secret: false,
+        section: OMBI_SSO,
+        help: "Sign people into Ombi at login. In Ombi enable Plex sign-in and import your Plex users so they exist there.",
+    },
+    Def {
+        key: "sso.ombi.url",
+        kind: Kind::OptionalUrl,
+        default: "null",
+        secret: false,
+        section: OMBI_SSO,
+        help: "Where Usher reaches Ombi, e.g. http://192.168.1.10:5000.",
+    },
+    Def {
+        key: "sso.ombi.token",
+        kind: Kind::OptionalText,
+        default: "null",
+        secret: true,
+        section: OMBI_SSO,
+        help: "Ombi's API key (Ombi Settings / Configuration), used to check the setup.",
+    },
+    Def {
+        key: "sso.ombi.fallback_user",
+        kind: Kind::OptionalText,
+        default: "null",
+        secret: false,
+        section: OMBI_SSO,
+        help: "An Ombi account used when a person's own is refused (for example a shared guest account).",
+    },
+    Def {
+        key: "sso.ombi.fallback_password",
+        kind: Kind::OptionalText,
+        default: "null",
+        secret: true,
+        section: OMBI_SSO,
+        help: "The fallback account's password.",
+    },
+    Def {
+        key: "sso.ombi.min_group",
+        kind: Kind::Int { min: 0, max: 998 },
+        default: "998",
+        secret: false,
+        section: OMBI_SSO,
+        help: "Highest group number that gets Ombi SSO (998 = everyone signed in).",
+    },
+    Def {
+        key: "sso.overseerr.enabled",
+        kind: Kind::Bool,
+        default: "false",
+        secret: false,
+        section: OVERSEERR_SSO,
+        help: "Sign people into Overseerr or Jellyseerr at login (Plex users by their Plex token, others by e-mail and password).",
+    },
+    Def {
+        key: "sso.overseerr.url",
+        kind: Kind::OptionalUrl,
+        default: "null",
+        secret: false,
+        section: OVERSEERR_SSO,
+        help: "Where Usher reaches Overseerr, e.g. http://192.168.1.10:5055.",
+    },
+    Def {
+        key: "sso.overseerr.token",
+        kind: Kind::OptionalText,
+        default: "null",
+        secret: true,
+        section: OVERSEERR_SSO,
+        help: "Overseerr's API key (Settings / General), used to check the setup.",
+    },
+    Def {
+        key: "sso.overseerr.fallback_user",
+        kind: Kind::OptionalText,
+        default: "null",
+        secret: false,
+        section: OVERSEERR_SSO,
+        help: "E-mail of an Overseerr account used when a person's own is refused.",
+    },
+    Def {
+        key: "sso.overseerr.fallback_password",
+        kind: Kind::OptionalText,
+        default: "null",
+        secret: true,
+        section: OVERSEERR_SSO,
+        help: "The fallback account's password.",
+    },
+    Def {
+        key: "sso.overseerr.min_group",
+        kind: Kind::Int { min: 0, max: 998 },
+        default: "998",
+        secret: false,
+        section: OVERSEERR_SSO,
+        help: "Highest group number that gets Overseerr SSO (998 = everyone signed in).",
+    },
+    Def {
+        key: "sso.jellyfin.enabled",
+        kind: Kind::Bool,
+        default: "false",
+        secret: false,
+        section: JELLYFIN_SSO,
+        help: "Sign people into Jellyfin at login with the username and password they typed. Works only when Jellyfin is proxied as a subdirectory of Usher's own host.",
+    },
+    Def {
+        key: "sso.jellyfin.url",
+        kind: Kind::OptionalUrl,
+        default: "null",
+        secret: false,
+        section: JELLYFIN_SSO,
+        help: "Where Usher reaches Jellyfin, e.g. http://192.168.1.10:8096.",
+    },
+    Def {
+        key: "sso.jellyfin.browser_url",
+        kind: Kind::OptionalUrl,
+        default: "null",
+        secret: false,
+        section: JELLYFIN_SSO,
+        help: "Where browsers open Jellyfin, e.g. https://usher.example.com/jellyfin; empty = its URL.",
+    },
+    Def {
+        key: "sso.jellyfin.min_group",
+        kind: Kind::Int { min: 0, max: 998 },
+        default: "998",
+        secret: false,
+        section: JELLYFIN_SSO,
+        help: "Highest group number that gets Jellyfin SSO (998 = everyone signed in).",
     },
 ];

@@ -124,6 +124,33 @@ pub fn validate(key: &str, value: &Value) -> Result<Option<Value>, SettingError>
             }
             _ => return Err(bad("expected a machine identifier (letters, digits and dashes, as shown by http://PLEX:32400/identity)")),
         },
+        Kind::UrlList => {
+            let items = string_list(value).ok_or_else(|| bad("expected comma-separated URLs"))?;
+            if items.is_empty() {
+                return Ok(None);
+            }
+            let mut out = Vec::new();
+            for item in &items {
+                let url = parse_http_url(item).map_err(|r| bad(&r))?;
+                out.push(url.as_str().trim_end_matches('/').to_string());
+            }
+            json!(out.join(","))
+        }
+        Kind::PathList => {
+            let items = string_list(value).ok_or_else(|| bad("expected comma-separated paths"))?;
+            if items.is_empty() {
+                return Ok(None);
+            }
+            for item in &items {
+                let ok = item.starts_with('/')
+                    && !item.contains("//")
+                    && item.chars().all(|c| c.is_ascii_graphic() && !matches!(c, ';' | ','));
+                if !ok {
+                    return Err(bad(&format!("{item:?} is not a path such as /tautulli")));
+                }
+            }
+            json!(items.join(","))
+        }
     };
     Ok(Some(normalised))
 }
@@ -199,4 +226,36 @@ pub fn check_cookie_domain(s: &str) -> Result<String, String> {
         ));
     }
     Ok(d)
+}
+
+#[cfg(test)]
+mod sso_list_tests {
+    use super::*;
+
+    #[test]
+    fn url_lists_take_the_seeds_comma_form_and_name_the_bad_item() {
+        let v = validate(
+            "sso.tautulli.url",
+            &json!(" http://10.0.0.5:8181/tautulli/ , http://10.0.0.6:8181"),
+        )
+        .unwrap();
+        assert_eq!(
+            v,
+            Some(json!("http://10.0.0.5:8181/tautulli,http://10.0.0.6:8181"))
+        );
+        let v = validate("sso.tautulli.url", &json!(["http://a:1", "http://b:2/x"])).unwrap();
+        assert_eq!(v, Some(json!("http://a:1,http://b:2/x")));
+        let e = validate("sso.tautulli.url", &json!("http://a:1, tautulli:8181")).unwrap_err();
+        assert!(e.to_string().contains("tautulli:8181"), "{e}");
+        assert_eq!(validate("sso.tautulli.url", &json!("")).unwrap(), None);
+    }
+
+    #[test]
+    fn path_lists_must_be_paths() {
+        let v = validate("sso.tautulli.path", &json!("/tautulli, /stats")).unwrap();
+        assert_eq!(v, Some(json!("/tautulli,/stats")));
+        for bad in ["tautulli", "//evil.example", "/a b", "/x;y"] {
+            assert!(validate("sso.tautulli.path", &json!(bad)).is_err(), "{bad}");
+        }
+    }
 }
