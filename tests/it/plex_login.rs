@@ -135,6 +135,15 @@ async fn first_sign_in_creates_the_user_later_ones_update_it() {
     let plain = p.fake.account(FRIEND_A).token;
     assert!(token.starts_with("enc:v1:") && !token.contains(&plain));
     assert_eq!(p.app.core.secret_key.decrypt(&token).unwrap(), plain);
+    let id = user["id"].as_i64().unwrap();
+    let kept = p
+        .app
+        .core
+        .user_plex_token(id)
+        .await
+        .unwrap()
+        .expect("a token");
+    assert_eq!(kept.expose(), plain);
 
     // Second sign-in: same user; a default group change does not move existing people.
     p.set(json!({"plex.default_group": 3})).await;

@@ -94,6 +94,22 @@ impl Core {
         Ok(user)
     }
 
+    /// The Plex token stored for a user at their last Plex sign-in, decrypted (for SSO apps that
+    /// take a Plex token). `None` when they never signed in through Plex.
+    pub async fn user_plex_token(
+        &self,
+        id: crate::domain::UserId,
+    ) -> Result<Option<crate::plex::PlexToken>, AuthError> {
+        let Some(stored) = self.store.plex_token_of(id).await? else {
+            return Ok(None);
+        };
+        let plain = self.secret_key.decrypt(&stored).map_err(|e| {
+            tracing::error!(user_id = id, error = %e, "stored Plex token cannot be decrypted");
+            AuthError::Internal("the stored Plex token cannot be decrypted".into())
+        })?;
+        Ok(Some(crate::plex::PlexToken::from(plain)))
+    }
+
     /// `plex.default_group` when it exists and is not Admin, else the store's default group.
     async fn plex_default_group(&self) -> Result<i64, AuthError> {
         let wanted = self.settings().plex.default_group;
