@@ -459,3 +459,39 @@ async fn futures_join_all<F: std::future::Future>(
     out.extend(results.into_iter().map(|r| r.expect("finished")));
     out
 }
+
+#[tokio::test]
+async fn only_the_owner_is_linked_to_an_administrator_by_email() {
+    let p = PlexApp::with(setup("local_and_backend", true)).await;
+    let make_admin = |name: &'static str, email: &'static str| {
+        let core = p.app.core.clone();
+        async move {
+            core.create_user(
+                CreateUser {
+                    username: name.into(),
+                    email: Some(email.into()),
+                    password: Some(PASSWORD.into()),
+                    group_id: Some(0),
+                },
+                &Acting::cli(),
+            )
+            .await
+            .unwrap()
+        }
+    };
+    let boss = make_admin("boss", "admin@example.com").await;
+    make_admin("victim", "friend@example.com").await;
+    // A friend whose Plex e-mail is an administrator's: refused, nothing linked or created.
+    let (status, body) = p
+        .password_login(&p.app.client(), "friendly", "hunter2")
+        .await;
+    assert_eq!(status, 403, "{body}");
+    assert_error(&body, "plex_not_allowed");
+    assert_eq!(p.plex_row("victim").await.0, None);
+    assert_eq!(p.app.core.store.list_users().await.unwrap().len(), 2);
+    // The server owner is linked to the admin with the same e-mail.
+    let (status, body) = p.oauth_as(&p.app.client(), OWNER).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["user"]["id"], boss.id);
+    assert_eq!(body["user"]["group_id"], 0);
+}

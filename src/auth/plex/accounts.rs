@@ -11,9 +11,12 @@ use crate::store::{Actor, NewPlexUser, PlexLink};
 
 impl Core {
     /// Finds, links or creates the local user for a Plex account, storing its token encrypted.
+    /// `is_owner`: the account is the server owner, the only one linked to an administrator's
+    /// Usher account by e-mail (a friend could set their Plex e-mail to the admin's).
     pub(crate) async fn plex_user(
         &self,
         account: &PlexAccount,
+        is_owner: bool,
         actor: &Actor,
     ) -> Result<User, AuthError> {
         let email = account
@@ -49,6 +52,12 @@ impl Core {
                     return Err(AuthError::PlexNotAllowed(
                         "the Usher account with this e-mail is linked to another Plex account"
                             .into(),
+                    ));
+                }
+                if crate::domain::group::is_admin(user.group_id) && !is_owner {
+                    tracing::warn!(user = %user.username, plex_id = account.id, "not linking a Plex friend to an administrator by e-mail");
+                    return Err(AuthError::PlexNotAllowed(
+                        "the Usher account with this e-mail is an administrator; only the server owner's Plex account is linked to it automatically".into(),
                     ));
                 }
                 let linked = self.store.link_plex(user.id, &link(None), actor).await?;
