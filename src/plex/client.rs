@@ -556,6 +556,7 @@ impl PlexClient {
             thumb: xml::non_empty(raw.thumb),
             token,
             two_factor_enabled: json_flag(&raw.two_factor_enabled),
+            email_unconfirmed: matches!(raw.confirmed, Some(Value::Bool(false))),
             home: json_flag(&raw.home),
             home_admin: json_flag(&raw.home_admin),
             restricted: json_flag(&raw.restricted),
@@ -578,6 +579,7 @@ struct AccountJson {
     #[serde(rename = "authentication_token")]
     authentication_token: Option<String>,
     two_factor_enabled: Option<Value>,
+    confirmed: Option<Value>,
     home: Option<Value>,
     home_admin: Option<Value>,
     restricted: Option<Value>,
@@ -799,6 +801,12 @@ mod tests {
                 && !account.restricted
                 && !account.two_factor_enabled
         );
+        assert!(!account.email_unconfirmed, "\"confirmed\": true");
+        let unconfirmed = USER_JSON.replace("\"confirmed\": true", "\"confirmed\": false");
+        let account = client()
+            .parse_account(&answer(200, &unconfirmed), None)
+            .unwrap();
+        assert!(account.email_unconfirmed);
     }
 
     #[test]

@@ -495,3 +495,26 @@ async fn only_the_owner_is_linked_to_an_administrator_by_email() {
     assert_eq!(body["user"]["id"], boss.id);
     assert_eq!(body["user"]["group_id"], 0);
 }
+
+#[tokio::test]
+async fn an_unconfirmed_plex_email_links_to_nobody() {
+    let mut sneaky = FakeAccount::new(2000010, "sneaky", "carol@example.com", "sneaky-pass");
+    sneaky.email_unconfirmed = true;
+    let mut seed = FakePlexSeed::standard().with_account(sneaky);
+    seed.friends.push((OWNER, 2000010));
+    seed.share(2000010, MACHINE_A);
+    let p = PlexApp::seeded(seed, setup("local_and_backend", true)).await;
+    let carol = p.app.add_user("carol", 4).await;
+    let (status, body) = p
+        .password_login(&p.app.client(), "sneaky", "sneaky-pass")
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_ne!(body["user"]["id"], carol.id, "not carol's account");
+    assert_eq!(body["user"]["username"], "sneaky");
+    assert_eq!(
+        body["user"]["email"],
+        serde_json::Value::Null,
+        "the address is not stored"
+    );
+    assert_eq!(p.plex_row("carol").await.0, None);
+}

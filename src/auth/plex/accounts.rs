@@ -24,6 +24,8 @@ impl Core {
             .as_deref()
             .map(str::trim)
             .filter(|e| validate_email(e).is_ok());
+        // Only an address plex.tv has confirmed may find an existing account or be stored.
+        let email = email.filter(|_| !account.email_unconfirmed);
         let link = |email: Option<String>| PlexLink {
             plex_id: account.id,
             plex_username: account.username.clone(),
@@ -169,6 +171,7 @@ mod tests {
             thumb: None,
             token: PlexToken::new("t"),
             two_factor_enabled: false,
+            email_unconfirmed: false,
             home: false,
             home_admin: false,
             restricted: false,

@@ -77,6 +77,8 @@ pub struct FakeAccount {
     pub token: String,
     pub thumb: String,
     pub two_factor_code: Option<String>,
+    /// plex.tv has not confirmed the e-mail (`"confirmed": false`).
+    pub email_unconfirmed: bool,
     pub home: bool,
     pub home_admin: bool,
     pub restricted: bool,
@@ -97,6 +99,7 @@ impl FakeAccount {
             password: password.into(),
             token: format!("PLEXTOKEN{id:011}"),
             two_factor_code: None,
+            email_unconfirmed: false,
             home: false,
             home_admin: false,
             restricted: false,
