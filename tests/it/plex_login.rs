@@ -145,6 +145,11 @@ async fn first_sign_in_creates_the_user_later_ones_update_it() {
         .expect("a token");
     assert_eq!(kept.expose(), plain);
 
+    // plex.tv has a new e-mail and avatar for them: the next sign-in follows.
+    p.fake.edit_account(FRIEND_A, |a| {
+        a.email = "friendly@new.example".into();
+        a.thumb = "https://plex.tv/users/new/avatar".into();
+    });
     // Second sign-in: same user; a default group change does not move existing people.
     p.set(json!({"plex.default_group": 3})).await;
     let (status, again) = p
@@ -153,6 +158,8 @@ async fn first_sign_in_creates_the_user_later_ones_update_it() {
     assert_eq!(status, 200);
     assert_eq!(again["user"]["id"], user["id"]);
     assert_eq!(again["user"]["group_id"], 4);
+    assert_eq!(again["user"]["email"], "friendly@new.example");
+    assert_eq!(again["user"]["image"], "https://plex.tv/users/new/avatar");
     let (_, body) = p.password_login(&p.app.client(), "twofactor", "x").await;
     assert_error(&body, "invalid_credentials");
     let users = p.app.core.store.list_users().await.unwrap();

@@ -384,6 +384,18 @@ impl FakePlex {
             .expect("no such fake account")
     }
 
+    /// Changes a seeded account (e-mail, avatar, …) as if its owner edited it on plex.tv.
+    pub fn edit_account(&self, id: i64, edit: impl FnOnce(&mut FakeAccount)) {
+        let mut world = self.shared.world();
+        let account = world
+            .seed
+            .accounts
+            .iter_mut()
+            .find(|a| a.id == id)
+            .expect("no such fake account");
+        edit(account);
+    }
+
     /// Unshares `machine_id` from `user_id`; they stay on the friends list. Returns whether a share existed.
     pub fn remove_share(&self, user_id: i64, machine_id: &str) -> bool {
         let mut world = self.shared.world();
