@@ -6,6 +6,7 @@
 //! and are parsed with quick-xml + serde in [`xml`]. This module knows nothing about the rest of Usher:
 //! base URLs, the client identifier and the timeouts come in through [`PlexClientConfig`].
 
+mod answers;
 mod client;
 mod xml;
 
