@@ -6,6 +6,7 @@
 //! and are parsed with quick-xml + serde in [`xml`]. This module knows nothing about the rest of Usher:
 //! base URLs, the client identifier and the timeouts come in through [`PlexClientConfig`].
 
+mod answers;
 mod client;
 mod xml;
 
@@ -68,6 +69,9 @@ pub struct PlexAccount {
     pub token: PlexToken,
     /// The account has Plex two-factor authentication turned on.
     pub two_factor_enabled: bool,
+    /// plex.tv says the e-mail address is not confirmed (`"confirmed": false`); absent counts
+    /// as confirmed.
+    pub email_unconfirmed: bool,
     /// Member of a Plex Home.
     pub home: bool,
     /// Administrator of its Plex Home (not the same as owning a server).
@@ -327,6 +331,7 @@ mod tests {
             thumb: None,
             token: PlexToken::new("SECRETTOKEN123"),
             two_factor_enabled: false,
+            email_unconfirmed: false,
             home: false,
             home_admin: false,
             restricted: false,

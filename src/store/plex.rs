@@ -76,15 +76,17 @@ impl Store {
         link: &PlexLink,
         actor: &Actor,
     ) -> Result<User, StoreError> {
+        // Read before the transaction: in SQLite's WAL mode a transaction that reads first and
+        // writes later fails outright (SQLITE_BUSY) when another writer got in between.
+        let was_linked: Option<i64> = sqlx::query("SELECT plex_id FROM users WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or(StoreError::NotFound)?
+            .try_get(0)?;
         let mut tx = self.pool.begin().await?;
         let t = now();
-        let before = sqlx::query("SELECT plex_id FROM users WHERE id = $1")
-            .bind(id)
-            .fetch_optional(&mut *tx)
-            .await?
-            .ok_or(StoreError::NotFound)?;
-        let was_linked: Option<i64> = before.try_get(0)?;
-        sqlx::query(
+        let updated = sqlx::query(
             "UPDATE users SET plex_id = $1, plex_username = $2, plex_token = $3, plex_seen_at = $4 WHERE id = $5",
         )
         .bind(link.plex_id)
@@ -95,6 +97,9 @@ impl Store {
         .execute(&mut *tx)
         .await
         .map_err(StoreError::from_write)?;
+        if updated.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
         if let Some(email) = &link.email {
             sqlx::query(
                 "UPDATE users SET email = $1, email_lc = $2, updated_at = $3 WHERE id = $4",

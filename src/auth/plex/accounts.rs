@@ -11,9 +11,12 @@ use crate::store::{Actor, NewPlexUser, PlexLink};
 
 impl Core {
     /// Finds, links or creates the local user for a Plex account, storing its token encrypted.
+    /// `is_owner`: the account is the server owner, the only one linked to an administrator's
+    /// Usher account by e-mail (a friend could set their Plex e-mail to the admin's).
     pub(crate) async fn plex_user(
         &self,
         account: &PlexAccount,
+        is_owner: bool,
         actor: &Actor,
     ) -> Result<User, AuthError> {
         let email = account
@@ -21,6 +24,8 @@ impl Core {
             .as_deref()
             .map(str::trim)
             .filter(|e| validate_email(e).is_ok());
+        // Only an address plex.tv has confirmed may find an existing account or be stored.
+        let email = email.filter(|_| !account.email_unconfirmed);
         let link = |email: Option<String>| PlexLink {
             plex_id: account.id,
             plex_username: account.username.clone(),
@@ -49,6 +54,12 @@ impl Core {
                     return Err(AuthError::PlexNotAllowed(
                         "the Usher account with this e-mail is linked to another Plex account"
                             .into(),
+                    ));
+                }
+                if crate::domain::group::is_admin(user.group_id) && !is_owner {
+                    tracing::warn!(user = %user.username, plex_id = account.id, "not linking a Plex friend to an administrator by e-mail");
+                    return Err(AuthError::PlexNotAllowed(
+                        "the Usher account with this e-mail is an administrator; only the server owner's Plex account is linked to it automatically".into(),
                     ));
                 }
                 let linked = self.store.link_plex(user.id, &link(None), actor).await?;
@@ -92,6 +103,22 @@ impl Core {
         };
         tracing::info!(user = %user.username, group = user.group_id, plex_id = account.id, "user created by a first Plex sign-in");
         Ok(user)
+    }
+
+    /// The Plex token stored for a user at their last Plex sign-in, decrypted (for SSO apps that
+    /// take a Plex token). `None` when they never signed in through Plex.
+    pub async fn user_plex_token(
+        &self,
+        id: crate::domain::UserId,
+    ) -> Result<Option<crate::plex::PlexToken>, AuthError> {
+        let Some(stored) = self.store.plex_token_of(id).await? else {
+            return Ok(None);
+        };
+        let plain = self.secret_key.decrypt(&stored).map_err(|e| {
+            tracing::error!(user_id = id, error = %e, "stored Plex token cannot be decrypted");
+            AuthError::Internal("the stored Plex token cannot be decrypted".into())
+        })?;
+        Ok(Some(crate::plex::PlexToken::from(plain)))
     }
 
     /// `plex.default_group` when it exists and is not Admin, else the store's default group.
@@ -144,6 +171,7 @@ mod tests {
             thumb: None,
             token: PlexToken::new("t"),
             two_factor_enabled: false,
+            email_unconfirmed: false,
             home: false,
             home_admin: false,
             restricted: false,

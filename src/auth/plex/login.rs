@@ -109,7 +109,9 @@ impl Core {
             user_id: None,
             ip: Some(client.ip.to_string()),
         };
-        let user = self.plex_user(account, &actor).await?;
+        let user = self
+            .plex_user(account, matches!(access, Access::Owner), &actor)
+            .await?;
         if user.locked {
             tracing::warn!(user = %user.username, ip = %client.ip, reason = "locked", "login refused");
             return Err(AuthError::Locked);

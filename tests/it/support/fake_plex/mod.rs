@@ -77,6 +77,8 @@ pub struct FakeAccount {
     pub token: String,
     pub thumb: String,
     pub two_factor_code: Option<String>,
+    /// plex.tv has not confirmed the e-mail (`"confirmed": false`).
+    pub email_unconfirmed: bool,
     pub home: bool,
     pub home_admin: bool,
     pub restricted: bool,
@@ -97,6 +99,7 @@ impl FakeAccount {
             password: password.into(),
             token: format!("PLEXTOKEN{id:011}"),
             two_factor_code: None,
+            email_unconfirmed: false,
             home: false,
             home_admin: false,
             restricted: false,
@@ -379,6 +382,18 @@ impl FakePlex {
             .find(|a| a.id == id)
             .cloned()
             .expect("no such fake account")
+    }
+
+    /// Changes a seeded account (e-mail, avatar, …) as if its owner edited it on plex.tv.
+    pub fn edit_account(&self, id: i64, edit: impl FnOnce(&mut FakeAccount)) {
+        let mut world = self.shared.world();
+        let account = world
+            .seed
+            .accounts
+            .iter_mut()
+            .find(|a| a.id == id)
+            .expect("no such fake account");
+        edit(account);
     }
 
     /// Unshares `machine_id` from `user_id`; they stay on the friends list. Returns whether a share existed.

@@ -8,7 +8,7 @@ pub(super) fn user_json(account: &FakeAccount, token: &str) -> Value {
     json!({
         "id": account.id, "uuid": account.uuid, "username": account.username, "title": account.title,
         "email": if account.email.is_empty() { Value::Null } else { json!(account.email) },
-        "friendlyName": account.title, "locale": null, "confirmed": true, "joinedAt": 1546300800,
+        "friendlyName": account.title, "locale": null, "confirmed": !account.email_unconfirmed, "joinedAt": 1546300800,
         "emailOnlyAuth": false, "hasPassword": !account.password.is_empty(), "protected": account.protected,
         "thumb": account.thumb, "authToken": token, "mailingListStatus": "active", "mailingListActive": false,
         "scrobbleTypes": "", "country": "US",
