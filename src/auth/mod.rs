@@ -6,6 +6,7 @@ pub mod password;
 pub mod plex;
 pub mod sessions;
 pub mod setup;
+pub mod sso;
 pub mod throttle;
 
 use std::net::IpAddr;
@@ -133,6 +134,10 @@ impl std::fmt::Debug for PasswordLogin {
 pub struct SignedIn {
     pub user: User,
     pub token: SessionToken,
+    /// The session's row id (its SSO records hang off it).
+    pub session_id: i64,
+    /// How the person signed in (decides whether SSO may use their Plex token).
+    pub method: SessionMethod,
     pub expires_at: i64,
     /// Cookie lifetime in seconds.
     pub max_age: i64,
@@ -287,10 +292,12 @@ impl Core {
             user_id: Some(user.id),
             ip: Some(client.ip.to_string()),
         };
-        self.store.create_session(&new, &actor).await?;
+        let session_id = self.store.create_session(&new, &actor).await?;
         Ok(SignedIn {
             user,
             token,
+            session_id,
+            method,
             expires_at,
             max_age,
         })

@@ -79,6 +79,48 @@ pub fn clear_session(settings: &Settings) -> Vec<HeaderValue> {
     out
 }
 
+/// `Set-Cookie` for an app's cookie planned by SSO, with the attributes it will be deleted with.
+/// The value goes out as the app gave it (Overseerr's `s%3A…` must not be encoded twice); a
+/// value that is not valid header text is dropped with a log line.
+pub fn app_cookie(settings: &Settings, plan: &crate::sso::CookiePlan) -> Option<HeaderValue> {
+    use secrecy::ExposeSecret;
+    let mut c = Cookie::build((plan.name.clone(), plan.value.expose_secret().to_string()))
+        .http_only(plan.http_only)
+        .same_site(SameSite::Lax)
+        .path(plan.path.clone())
+        .secure(settings.secure_cookies())
+        .build();
+    if let Some(max_age) = plan.max_age {
+        c.set_max_age(Duration::seconds(max_age));
+        c.set_expires(OffsetDateTime::now_utc() + Duration::seconds(max_age));
+    }
+    if let Some(d) = &plan.domain {
+        c.set_domain(d.clone());
+    }
+    HeaderValue::from_str(&c.to_string())
+        .inspect_err(|_| tracing::warn!(cookie = %plan.name, "an app's cookie is not valid header text; not set"))
+        .ok()
+}
+
+/// `Set-Cookie` that deletes an app's cookie: same name, domain and path as it was set with.
+pub fn clear_app_cookie(
+    settings: &Settings,
+    set: &crate::store::CookieRecord,
+) -> Option<HeaderValue> {
+    let mut c = Cookie::build((set.name.clone(), String::new()))
+        .http_only(set.http_only)
+        .same_site(SameSite::Lax)
+        .path(set.path.clone())
+        .secure(settings.secure_cookies())
+        .max_age(Duration::ZERO)
+        .expires(OffsetDateTime::UNIX_EPOCH)
+        .build();
+    if let Some(d) = &set.domain {
+        c.set_domain(d.clone());
+    }
+    HeaderValue::from_str(&c.to_string()).ok()
+}
+
 /// A host-only helper cookie of Usher's own (HttpOnly, SameSite=Lax, Path=/), e.g. the pending
 /// Plex PIN; an empty value with `max_age` 0 clears it.
 pub fn set_private(settings: &Settings, name: &str, value: &str, max_age: i64) -> HeaderValue {

@@ -8,4 +8,5 @@ pub mod extract;
 pub mod proxy_auth;
 pub mod redirect;
 pub mod router;
+pub mod signin;
 pub mod views;

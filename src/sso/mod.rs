@@ -128,6 +128,21 @@ pub enum SsoError {
 }
 
 impl SsoError {
+    /// The app the error is about.
+    pub fn app(&self) -> &'static str {
+        match self {
+            SsoError::Unreachable { app, .. }
+            | SsoError::Timeout { app, .. }
+            | SsoError::Rejected { app, .. }
+            | SsoError::Csrf { app, .. }
+            | SsoError::RateLimited { app, .. }
+            | SsoError::BadApiKey { app, .. }
+            | SsoError::NoCredentials { app, .. }
+            | SsoError::Unexpected { app, .. }
+            | SsoError::Config { app, .. } => app,
+        }
+    }
+
     /// Stable machine-readable code.
     pub fn code(&self) -> &'static str {
         match self {

@@ -77,8 +77,18 @@ fn fallback(settings: &Settings, app: &str) -> Option<Fallback> {
     })
 }
 
-/// Builds the plan for a person of `group_id`.
+/// Builds the plan for a person of `group_id`: every enabled app whose minimum group they reach.
 pub fn plan(settings: &Settings, group_id: i64) -> Plan {
+    plan_where(settings, |app| applies(settings, app, group_id))
+}
+
+/// The instances of one app as configured, enabled or not (the admin's Test button and the
+/// debug area's checks).
+pub fn plan_for_app(settings: &Settings, app: &str) -> Plan {
+    plan_where(settings, |a| a == app)
+}
+
+fn plan_where(settings: &Settings, wanted: impl Fn(&str) -> bool) -> Plan {
     let per_app = seconds(settings, "sso.app_timeout_seconds", 3);
     let overall = seconds(settings, "sso.timeout_seconds", 5);
     let cookie_domain = settings.cookie_domain.clone();
@@ -88,7 +98,7 @@ pub fn plan(settings: &Settings, group_id: i64) -> Plan {
         Ok(app) => apps.push(app),
         Err(e) => misconfigured.push(e),
     };
-    if applies(settings, "tautulli", group_id) {
+    if wanted("tautulli") {
         let urls = comma_list(&text(settings, "sso.tautulli.url").unwrap_or_default());
         let keys = comma_list(&text(settings, "sso.tautulli.api_key").unwrap_or_default());
         let paths = comma_list(&text(settings, "sso.tautulli.path").unwrap_or_default());
@@ -104,7 +114,7 @@ pub fn plan(settings: &Settings, group_id: i64) -> Plan {
             );
         }
     }
-    if applies(settings, "ombi", group_id) {
+    if wanted("ombi") {
         add(match text(settings, "sso.ombi.url") {
             None => Err(not_set("Ombi", "sso.ombi.url")),
             Some(url) => Ombi::new(
@@ -117,7 +127,7 @@ pub fn plan(settings: &Settings, group_id: i64) -> Plan {
             .map(|a| Arc::new(a) as Arc<dyn SsoApp>),
         });
     }
-    if applies(settings, "overseerr", group_id) {
+    if wanted("overseerr") {
         add(match text(settings, "sso.overseerr.url") {
             None => Err(not_set("Overseerr", "sso.overseerr.url")),
             Some(url) => Overseerr::new(
@@ -130,7 +140,7 @@ pub fn plan(settings: &Settings, group_id: i64) -> Plan {
             .map(|a| Arc::new(a) as Arc<dyn SsoApp>),
         });
     }
-    if applies(settings, "jellyfin", group_id) {
+    if wanted("jellyfin") {
         add(match text(settings, "sso.jellyfin.url") {
             None => Err(not_set("Jellyfin", "sso.jellyfin.url")),
             Some(url) => Jellyfin::new(

@@ -12,10 +12,10 @@ use serde_json::json;
 use super::{no_content, request_host, with_cookies};
 use crate::auth::PasswordLogin;
 use crate::core::Core;
-use crate::http::cookies;
 use crate::http::error::ApiError;
-use crate::http::extract::{session_of, ApiJson, ApiPath, Client, SignedIn};
+use crate::http::extract::{ApiJson, ApiPath, Client, SignedIn};
 use crate::http::redirect::safe_redirect;
+use crate::http::signin::{sign_in_cookies, sign_out};
 
 /// Body of `POST /api/v2/login`.
 #[derive(Debug, Deserialize)]
@@ -42,6 +42,7 @@ pub async fn login(
     headers: HeaderMap,
     ApiJson(body): ApiJson<LoginBody>,
 ) -> Result<Response, ApiError> {
+    let password = secrecy::SecretString::from(body.password.clone());
     let attempt = PasswordLogin {
         login: body.username,
         password: body.password,
@@ -49,6 +50,10 @@ pub async fn login(
         code: body.code,
     };
     let signed_in = core.login(attempt, &client).await?;
+    let set = {
+        use secrecy::ExposeSecret;
+        sign_in_cookies(&core, &signed_in, Some(password.expose_secret())).await
+    };
     let settings = core.settings();
     let redirect = safe_redirect(body.rd.as_deref(), &settings, request_host(&headers));
     let resp = Json(json!({
@@ -57,10 +62,7 @@ pub async fn login(
         "redirect": redirect,
     }))
     .into_response();
-    Ok(with_cookies(
-        resp,
-        cookies::set_session(&settings, signed_in.token.expose(), signed_in.max_age),
-    ))
+    Ok(with_cookies(resp, set))
 }
 
 /// `POST|GET /api/v2/logout`: ends this session and clears the cookie (also without a session).
@@ -70,11 +72,10 @@ pub async fn logout(
     req: axum::extract::Request,
 ) -> Result<Response, ApiError> {
     let (parts, _) = req.into_parts();
-    if let Some(s) = session_of(&parts, &core).await {
-        core.logout(&s.hash, &client).await?;
-    }
-    let resp = Json(json!({"signed_out": true})).into_response();
-    Ok(with_cookies(resp, cookies::clear_session(&core.settings())))
+    let (set, storage_keys) = sign_out(&core, &parts, &client).await?;
+    // The page removes these localStorage items (Plex, Ombi, Jellyfin on Usher's own origin).
+    let resp = Json(json!({"signed_out": true, "clear_storage": storage_keys})).into_response();
+    Ok(with_cookies(resp, set))
 }
 
 /// `GET /api/v2/me`: who I am, my group, my sessions.

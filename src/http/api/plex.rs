@@ -189,8 +189,7 @@ pub async fn poll_pin(
                 "redirect": redirect,
             }))
             .into_response();
-            let mut set =
-                cookies::set_session(&settings, signed_in.token.expose(), signed_in.max_age);
+            let mut set = crate::http::signin::sign_in_cookies(&core, &signed_in, None).await;
             set.push(clear_pending(&core));
             Ok(with_cookies(resp, set))
         }

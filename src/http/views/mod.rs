@@ -168,6 +168,7 @@ pub async fn login_submit(State(core): State<Arc<Core>>, req: Request) -> Respon
         );
     };
     let remember = form.remember.is_some();
+    let password = secrecy::SecretString::from(form.password.clone());
     let attempt = PasswordLogin {
         login: form.username.clone(),
         password: form.password,
@@ -178,8 +179,15 @@ pub async fn login_submit(State(core): State<Arc<Core>>, req: Request) -> Respon
     match core.login(attempt, &client).await {
         Ok(signed_in) => {
             let target = safe_redirect(Some(&form.rd), &settings, request_host(&parts.headers));
-            let cookies =
-                cookies::set_session(&settings, signed_in.token.expose(), signed_in.max_age);
+            let cookies = {
+                use secrecy::ExposeSecret;
+                crate::http::signin::sign_in_cookies(
+                    &core,
+                    &signed_in,
+                    Some(password.expose_secret()),
+                )
+                .await
+            };
             with_cookies(Redirect::to(&target).into_response(), cookies)
         }
         Err(e) => {
@@ -211,15 +219,14 @@ use axum::extract::FromRequest;
 pub async fn logout_submit(State(core): State<Arc<Core>>, req: Request) -> Response {
     let (parts, _) = req.into_parts();
     let client = client_of(&parts, &core);
-    if let Some(s) = session_of(&parts, &core).await {
-        if let Err(e) = core.logout(&s.hash, &client).await {
+    let set = match crate::http::signin::sign_out(&core, &parts, &client).await {
+        Ok((set, _)) => set,
+        Err(e) => {
             tracing::error!(error = %e, "logout failed");
+            cookies::clear_session(&core.settings())
         }
-    }
-    with_cookies(
-        Redirect::to("/login").into_response(),
-        cookies::clear_session(&core.settings()),
-    )
+    };
+    with_cookies(Redirect::to("/login").into_response(), set)
 }
 
 /// `GET /`: who is signed in; otherwise the sign-in page (or a first-run hint).

@@ -17,7 +17,6 @@ use crate::http::api::plex::{
     begin, clear_pending, finish_login, is_final, own_base, require_oauth, LoginPinOutcome,
 };
 use crate::http::api::{request_host, with_cookies};
-use crate::http::cookies;
 use crate::http::error::ApiError;
 use crate::http::extract::client_of;
 use crate::http::redirect::safe_redirect;
@@ -82,8 +81,7 @@ pub async fn finish(
         Ok(LoginPinOutcome::SignedIn(signed_in, rd)) => {
             let settings = core.settings();
             let target = safe_redirect(rd.as_deref(), &settings, request_host(&parts.headers));
-            let mut set =
-                cookies::set_session(&settings, signed_in.token.expose(), signed_in.max_age);
+            let mut set = crate::http::signin::sign_in_cookies(&core, &signed_in, None).await;
             set.push(clear_pending(&core));
             with_cookies(Redirect::to(&target).into_response(), set)
         }
