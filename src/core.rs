@@ -27,6 +27,8 @@ pub struct Core {
     settings: ArcSwap<Settings>,
     pub sessions: SessionCache,
     pub throttle: LoginThrottle,
+    /// Plex client, friends cache and this install's client identifier.
+    pub plex: crate::auth::plex::PlexState,
 }
 
 /// Why Usher could not open its state.
@@ -65,6 +67,17 @@ impl Core {
                 reason: e.to_string(),
             })?;
         let snapshot = Settings::from_stored(&stored, &secret_key)?;
+        // One X-Plex-Client-Identifier per install, kept in the database: PINs are bound to it.
+        let client_identifier = store
+            .meta_get_or_insert(
+                crate::auth::plex::CLIENT_ID_META_KEY,
+                &crate::auth::plex::generate_client_identifier(),
+            )
+            .await
+            .map_err(|e| OpenError::Database {
+                url: crate::config::redact_url(&config.database_url),
+                reason: e.to_string(),
+            })?;
         Ok(Arc::new(Core {
             config,
             store,
@@ -72,6 +85,7 @@ impl Core {
             settings: ArcSwap::from_pointee(snapshot),
             sessions: SessionCache::default(),
             throttle: LoginThrottle::default(),
+            plex: crate::auth::plex::PlexState::new(client_identifier),
         }))
     }
 
@@ -85,7 +99,11 @@ impl Core {
         let stored = self.store.load_settings().await?;
         match Settings::from_stored(&stored, &self.secret_key) {
             Ok(s) => {
-                self.settings.store(Arc::new(s));
+                let old = self.settings.swap(Arc::new(s));
+                let new = self.settings.load();
+                if old.plex.token != new.plex.token || old.plex.tv_url != new.plex.tv_url {
+                    self.plex.forget_friends();
+                }
                 Ok(())
             }
             Err(e) => {
@@ -138,6 +156,7 @@ impl Core {
 
     /// Starts the background tasks of a server: change feed, last-seen flush, expiry purge.
     pub async fn spawn_background(self: &Arc<Self>) -> Result<(), AuthError> {
+        self.spawn_plex_refresh();
         let mut last = self.store.latest_change_id().await?;
         let core = self.clone();
         tokio::spawn(async move {

@@ -10,6 +10,7 @@ pub mod core;
 pub mod crypto;
 pub mod domain;
 pub mod http;
+pub mod plex;
 pub mod settings;
 pub mod sso;
 pub mod store;

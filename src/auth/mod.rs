@@ -3,6 +3,7 @@
 
 pub mod accounts;
 pub mod password;
+pub mod plex;
 pub mod sessions;
 pub mod setup;
 pub mod throttle;
@@ -35,6 +36,24 @@ pub enum AuthError {
     Forbidden(String),
     #[error("{0}")]
     Internal(String),
+    /// plex.tv refused or failed (never `BadCredentials`: that is [`AuthError::InvalidCredentials`]).
+    #[error("{0}")]
+    Plex(crate::plex::PlexError),
+    /// The Plex account is real but may not enter (not the owner, not a friend, no share).
+    #[error("this Plex account may not sign in here: {0}")]
+    PlexNotAllowed(String),
+    /// Sign in with Plex is not set up (backend off, no token, OAuth off).
+    #[error("{0}")]
+    PlexNotConfigured(String),
+    /// The owner's token in `plex.token` was refused by plex.tv.
+    #[error("plex.tv refused the server owner's Plex token saved in Usher (plex.token); an administrator must retrieve a new one")]
+    PlexAdminTokenInvalid,
+    /// A Plex PIN that this browser did not start (or no longer holds).
+    #[error("this Plex sign-in was not started in this browser; start again")]
+    PinNotFound,
+    /// A Plex PIN that expired before it was approved.
+    #[error("the Plex sign-in took too long and expired; start again")]
+    PinExpired,
 }
 
 impl AuthError {
@@ -49,6 +68,15 @@ impl AuthError {
             AuthError::NotFound => "not_found",
             AuthError::Forbidden(_) => "forbidden",
             AuthError::Internal(_) => "internal",
+            AuthError::Plex(e) => match e {
+                crate::plex::PlexError::Timeout { .. } => "plex_unreachable",
+                e => e.code(),
+            },
+            AuthError::PlexNotAllowed(_) => "plex_not_allowed",
+            AuthError::PlexNotConfigured(_) => "plex_not_configured",
+            AuthError::PlexAdminTokenInvalid => "plex_admin_token_invalid",
+            AuthError::PinNotFound => "pin_not_found",
+            AuthError::PinExpired => "pin_expired",
         }
     }
 }
@@ -79,13 +107,25 @@ pub struct ClientInfo {
     pub user_agent: Option<String>,
 }
 
-/// A password sign-in attempt.
-#[derive(Debug)]
+/// A password sign-in attempt. `Debug` masks the password and the code.
 pub struct PasswordLogin {
     /// Username or email.
     pub login: String,
     pub password: String,
     pub remember: bool,
+    /// The Plex two-factor code, sent again with the password after a `two_factor_required` answer.
+    pub code: Option<String>,
+}
+
+impl std::fmt::Debug for PasswordLogin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PasswordLogin")
+            .field("login", &self.login)
+            .field("password", &"********")
+            .field("remember", &self.remember)
+            .field("code", &self.code.as_ref().map(|_| "******"))
+            .finish()
+    }
 }
 
 /// The result of any successful sign-in: the session to put in the cookie.
@@ -101,6 +141,30 @@ pub struct SignedIn {
 /// Longest login name accepted before any lookup.
 const MAX_LOGIN_CHARS: usize = 254;
 
+/// Checks the shape of a password sign-in; returns the trimmed login.
+pub(crate) fn check_login_input(attempt: &PasswordLogin) -> Result<&str, AuthError> {
+    let login = attempt.login.trim();
+    if login.is_empty() || attempt.password.is_empty() {
+        return Err(AuthError::InvalidInput(
+            "username and password are required".into(),
+        ));
+    }
+    if login.chars().count() > MAX_LOGIN_CHARS
+        || attempt.password.len() > crate::domain::user::MAX_PASSWORD_BYTES
+    {
+        return Err(AuthError::InvalidInput(
+            "username or password is too long".into(),
+        ));
+    }
+    if login.chars().any(char::is_control) {
+        // No name or email may hold one, and PostgreSQL refuses NUL in text outright.
+        return Err(AuthError::InvalidInput(
+            "username contains control characters".into(),
+        ));
+    }
+    Ok(login)
+}
+
 impl Core {
     /// Signs in with a local username/email and password.
     pub async fn login_local(
@@ -108,60 +172,86 @@ impl Core {
         attempt: PasswordLogin,
         client: &ClientInfo,
     ) -> Result<SignedIn, AuthError> {
-        let login = attempt.login.trim();
-        if login.is_empty() || attempt.password.is_empty() {
-            return Err(AuthError::InvalidInput(
-                "username and password are required".into(),
-            ));
-        }
-        if login.chars().count() > MAX_LOGIN_CHARS
-            || attempt.password.len() > crate::domain::user::MAX_PASSWORD_BYTES
-        {
-            return Err(AuthError::InvalidInput(
-                "username or password is too long".into(),
-            ));
-        }
-        if login.chars().any(char::is_control) {
-            // No name or email may hold one, and PostgreSQL refuses NUL in text outright.
-            return Err(AuthError::InvalidInput(
-                "username contains control characters".into(),
-            ));
-        }
+        let login = check_login_input(&attempt)?;
         let user_key = crate::domain::user::fold(login);
+        self.check_throttle(&user_key, login, client)?;
+        match self.local_password(login, &attempt.password).await? {
+            Ok(user) => {
+                self.throttle.success(&user_key);
+                self.start_local_session(user, attempt.remember, client)
+                    .await
+            }
+            Err(reason) => {
+                self.login_failed(&user_key, login, reason, client);
+                Err(AuthError::InvalidCredentials)
+            }
+        }
+    }
+
+    /// Refuses a sign-in while the name or the client IP is throttled.
+    pub(crate) fn check_throttle(
+        &self,
+        user_key: &str,
+        login: &str,
+        client: &ClientInfo,
+    ) -> Result<(), AuthError> {
         let cfg = self.settings().throttle;
-        if let Err(wait) = self.throttle.check(&user_key, client.ip, cfg, now()) {
+        if let Err(wait) = self.throttle.check(user_key, client.ip, cfg, now()) {
             tracing::warn!(user = %login, ip = %client.ip, wait_seconds = wait, "login refused: throttled");
             return Err(AuthError::Throttled(wait));
         }
+        Ok(())
+    }
+
+    /// Counts and logs a failed sign-in.
+    pub(crate) fn login_failed(
+        &self,
+        user_key: &str,
+        login: &str,
+        reason: &str,
+        client: &ClientInfo,
+    ) {
+        let cfg = self.settings().throttle;
+        self.throttle.failure(user_key, client.ip, cfg, now());
+        tracing::warn!(user = %login, ip = %client.ip, reason, "login failed");
+    }
+
+    /// Checks a local password: the user, or why not (for the log). Upgrades old bcrypt hashes.
+    pub(crate) async fn local_password(
+        &self,
+        login: &str,
+        password: &str,
+    ) -> Result<Result<User, &'static str>, AuthError> {
         let found = self.store.find_user_for_login(login).await?;
         let stored_hash = found.as_ref().and_then(|(_, h)| h.clone());
-        let verified = password::verify(attempt.password.clone(), stored_hash.clone()).await;
+        let verified = password::verify(password.to_string(), stored_hash.clone()).await;
         let (user, rehash) = match (found, verified) {
             (Some((user, _)), Verified::Yes { rehash }) => (user, rehash),
-            (found, _) => {
-                self.throttle.failure(&user_key, client.ip, cfg, now());
-                let reason = if found.is_some() {
-                    "wrong password"
-                } else {
-                    "unknown user"
-                };
-                tracing::warn!(user = %login, ip = %client.ip, reason, "login failed");
-                return Err(AuthError::InvalidCredentials);
-            }
+            (Some(_), _) => return Ok(Err("wrong password")),
+            (None, _) => return Ok(Err("unknown user")),
         };
-        self.throttle.success(&user_key);
-        if user.locked {
-            tracing::warn!(user = %user.username, ip = %client.ip, reason = "locked", "login refused");
-            return Err(AuthError::Locked);
-        }
         if let (true, Some(old)) = (rehash, stored_hash) {
-            let new_hash = password::hash(attempt.password).await;
+            let new_hash = password::hash(password.to_string()).await;
             if let Err(e) = self.store.rehash_password(user.id, &old, &new_hash).await {
                 tracing::warn!(user = %user.username, error = %e, "could not upgrade bcrypt hash");
             }
         }
+        Ok(Ok(user))
+    }
+
+    /// Starts the session of a local-password sign-in (refusing locked accounts).
+    pub(crate) async fn start_local_session(
+        &self,
+        user: User,
+        remember: bool,
+        client: &ClientInfo,
+    ) -> Result<SignedIn, AuthError> {
+        if user.locked {
+            tracing::warn!(user = %user.username, ip = %client.ip, reason = "locked", "login refused");
+            return Err(AuthError::Locked);
+        }
         let signed_in = self
-            .start_session(user, SessionMethod::Local, attempt.remember, client)
+            .start_session(user, SessionMethod::Local, remember, client)
             .await?;
         tracing::info!(user = %signed_in.user.username, ip = %client.ip, method = "local", "login succeeded");
         Ok(signed_in)

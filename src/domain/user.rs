@@ -29,6 +29,8 @@ pub struct User {
     pub created_at: i64,
     /// Whether a local password is set (the hash itself never leaves the store layer).
     pub has_password: bool,
+    /// The plex.tv account id this user is linked to, if any.
+    pub plex_id: Option<i64>,
 }
 
 /// What is needed to create a user.

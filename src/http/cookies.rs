@@ -24,7 +24,23 @@ pub fn cookie_values<'a>(
 }
 
 fn build(settings: &Settings, value: String, max_age: i64, domain: Option<&str>) -> HeaderValue {
-    let mut c = Cookie::build((settings.cookie_name.clone(), value))
+    build_named(
+        settings,
+        settings.cookie_name.clone(),
+        value,
+        max_age,
+        domain,
+    )
+}
+
+fn build_named(
+    settings: &Settings,
+    name: String,
+    value: String,
+    max_age: i64,
+    domain: Option<&str>,
+) -> HeaderValue {
+    let mut c = Cookie::build((name, value))
         .http_only(true)
         .same_site(SameSite::Lax)
         .path("/")
@@ -61,6 +77,12 @@ pub fn clear_session(settings: &Settings) -> Vec<HeaderValue> {
         out.push(build(settings, String::new(), 0, Some(d)));
     }
     out
+}
+
+/// A host-only helper cookie of Usher's own (HttpOnly, SameSite=Lax, Path=/), e.g. the pending
+/// Plex PIN; an empty value with `max_age` 0 clears it.
+pub fn set_private(settings: &Settings, name: &str, value: &str, max_age: i64) -> HeaderValue {
+    build_named(settings, name.to_string(), value.to_string(), max_age, None)
 }
 
 #[cfg(test)]

@@ -59,6 +59,12 @@ impl From<AuthError> for ApiError {
             AuthError::NotFound => StatusCode::NOT_FOUND,
             AuthError::Forbidden(_) => StatusCode::FORBIDDEN,
             AuthError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            AuthError::Plex(p) => plex_status(p),
+            AuthError::PlexNotAllowed(_) => StatusCode::FORBIDDEN,
+            AuthError::PlexNotConfigured(_) => StatusCode::SERVICE_UNAVAILABLE,
+            AuthError::PlexAdminTokenInvalid => StatusCode::BAD_GATEWAY,
+            AuthError::PinNotFound => StatusCode::NOT_FOUND,
+            AuthError::PinExpired => StatusCode::GONE,
         };
         let retry_after = match e {
             AuthError::Throttled(s) => Some(s),
@@ -71,6 +77,19 @@ impl From<AuthError> for ApiError {
             retry_after,
             fields: None,
         }
+    }
+}
+
+/// The answer for a plex.tv failure: the person's fault (401/422/429) or plex.tv's (502/504).
+fn plex_status(e: &crate::plex::PlexError) -> StatusCode {
+    use crate::plex::PlexError as P;
+    match e {
+        P::BadCredentials | P::WrongTwoFactorCode | P::TokenInvalid => StatusCode::UNAUTHORIZED,
+        P::TwoFactorRequired => StatusCode::UNPROCESSABLE_ENTITY,
+        P::RateLimited => StatusCode::TOO_MANY_REQUESTS,
+        P::Timeout { .. } => StatusCode::GATEWAY_TIMEOUT,
+        P::Unreachable { .. } | P::Unexpected { .. } => StatusCode::BAD_GATEWAY,
+        _ => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }
 

@@ -11,7 +11,7 @@ use axum::routing::{any, delete, get, post};
 use axum::Router;
 use tower_http::set_header::SetResponseHeaderLayer;
 
-use super::api::{account, admin, settings};
+use super::api::{account, admin, plex, plex_admin, settings};
 use super::error::ApiError;
 use super::proxy_auth::proxy_auth;
 use super::views;
@@ -64,6 +64,15 @@ pub fn router(core: Arc<Core>) -> Router {
             "/api/v2/settings",
             get(settings::get_settings).patch(settings::patch_settings),
         )
+        .route("/api/v2/plex/pin", post(plex::start_pin))
+        .route("/api/v2/plex/pin/{id}", get(plex::poll_pin))
+        .route("/api/v2/plex/admin/pin", post(plex_admin::start_owner_pin))
+        .route(
+            "/api/v2/plex/admin/pin/{id}",
+            get(plex_admin::poll_owner_pin),
+        )
+        .route("/api/v2/plex/servers", get(plex_admin::list_servers))
+        .route("/api/v2/plex/validate", get(plex_admin::validate))
         .route("/healthz", get(account::healthz))
         .layer(SetResponseHeaderLayer::overriding(
             header::CACHE_CONTROL,
@@ -75,7 +84,10 @@ pub fn router(core: Arc<Core>) -> Router {
         .route("/login", get(views::login_page).post(views::login_submit))
         .route("/logout", post(views::logout_submit))
         .route("/setup", get(views::setup_page).post(views::setup_submit))
+        .route("/plex/start", get(views::plex::start))
+        .route("/plex/return", get(views::plex::finish))
         .route("/assets/usher.css", get(views::stylesheet))
+        .route("/assets/plex-login.js", get(views::plex_login_script))
         .layer(SetResponseHeaderLayer::if_not_present(
             header::CONTENT_SECURITY_POLICY,
             HeaderValue::from_static(

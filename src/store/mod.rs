@@ -3,6 +3,7 @@
 //! one transaction, so a crash never leaves half a change and every process learns about it.
 
 mod changes;
+mod plex;
 mod sessions;
 mod settings;
 mod users;
@@ -13,6 +14,7 @@ use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, Executor, Row};
 
 pub use changes::{Change, ChangeKind};
+pub use plex::{NewPlexUser, PlexLink};
 pub use sessions::{NewSession, SessionInfo};
 pub use users::UserPatch;
 

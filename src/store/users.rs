@@ -9,9 +9,9 @@ use super::{audit, Actor, Store, StoreError};
 use crate::domain::user::fold;
 use crate::domain::{now, Group, GroupId, NewUser, User, UserId};
 
-const USER_COLUMNS: &str = "u.id, u.username, u.email, u.group_id, g.name, u.locked, u.image, u.created_at, u.password_hash";
+pub(super) const USER_COLUMNS: &str = "u.id, u.username, u.email, u.group_id, g.name, u.locked, u.image, u.created_at, u.password_hash, u.plex_id";
 
-fn user_from_row(r: &AnyRow) -> Result<(User, Option<String>), sqlx::Error> {
+pub(super) fn user_from_row(r: &AnyRow) -> Result<(User, Option<String>), sqlx::Error> {
     let hash: Option<String> = r.try_get(8)?;
     Ok((
         User {
@@ -24,6 +24,7 @@ fn user_from_row(r: &AnyRow) -> Result<(User, Option<String>), sqlx::Error> {
             image: r.try_get(6)?,
             created_at: r.try_get(7)?,
             has_password: hash.is_some(),
+            plex_id: r.try_get(9)?,
         },
         hash,
     ))

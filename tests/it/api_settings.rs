@@ -220,11 +220,11 @@ async fn one_invalid_value_saves_nothing() {
         &admin,
         "PATCH",
         "/api/v2/settings",
-        Some(json!({"plex.token": "x"})),
+        Some(json!({"no_such.setting": "x"})),
     )
     .await;
     assert_eq!(status, 400);
-    assert!(body["error"]["fields"]["plex.token"]
+    assert!(body["error"]["fields"]["no_such.setting"]
         .as_str()
         .unwrap()
         .contains("unknown"));

@@ -30,6 +30,9 @@ pub struct LoginBody {
     /// Where to go afterwards (checked against the redirect allow-list).
     #[serde(default, alias = "return")]
     pub rd: Option<String>,
+    /// Plex two-factor code, sent again with the password after `two_factor_required`.
+    #[serde(default, alias = "tfaCode")]
+    pub code: Option<String>,
 }
 
 /// `POST /api/v2/login`.
@@ -43,8 +46,9 @@ pub async fn login(
         login: body.username,
         password: body.password,
         remember: body.remember,
+        code: body.code,
     };
-    let signed_in = core.login_local(attempt, &client).await?;
+    let signed_in = core.login(attempt, &client).await?;
     let settings = core.settings();
     let redirect = safe_redirect(body.rd.as_deref(), &settings, request_host(&headers));
     let resp = Json(json!({

@@ -2,6 +2,8 @@
 
 pub mod account;
 pub mod admin;
+pub mod plex;
+pub mod plex_admin;
 pub mod settings;
 
 use axum::http::{header, HeaderMap, HeaderValue};

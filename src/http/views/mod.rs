@@ -17,6 +17,8 @@ use crate::auth::accounts::CreateUser;
 use crate::auth::{AuthError, PasswordLogin};
 use crate::core::Core;
 
+pub mod plex;
+
 #[derive(Template)]
 #[template(path = "login.html")]
 struct LoginPage<'a> {
@@ -25,6 +27,30 @@ struct LoginPage<'a> {
     rd: &'a str,
     remember: bool,
     remember_days: i64,
+    /// Plex asked for a two-factor code: show its field.
+    two_factor: bool,
+    /// Show "Sign in with Plex".
+    plex_oauth: bool,
+    /// Where "Sign in with Plex" goes without JavaScript (the full-page redirect flow).
+    plex_start: String,
+}
+
+impl<'a> LoginPage<'a> {
+    fn new(settings: &crate::settings::Settings, username: &'a str, rd: &'a str) -> Self {
+        LoginPage {
+            error: None,
+            username,
+            rd,
+            remember: false,
+            remember_days: settings.remember_days,
+            two_factor: false,
+            plex_oauth: settings.plex_oauth_enabled(),
+            plex_start: format!(
+                "/plex/start?rd={}",
+                url::form_urlencoded::byte_serialize(rd.as_bytes()).collect::<String>()
+            ),
+        }
+    }
 }
 
 #[derive(Template)]
@@ -110,16 +136,7 @@ pub async fn login_page(
         ))
         .into_response();
     }
-    page(
-        StatusCode::OK,
-        LoginPage {
-            error: None,
-            username: "",
-            rd: &rd,
-            remember: false,
-            remember_days: settings.remember_days,
-        },
-    )
+    page(StatusCode::OK, LoginPage::new(&settings, "", &rd))
 }
 
 /// The sign-in form.
@@ -132,6 +149,8 @@ pub struct LoginForm {
     remember: Option<String>,
     #[serde(default)]
     rd: String,
+    /// Plex two-factor code.
+    code: Option<String>,
 }
 
 /// `POST /login`: signs in and redirects (303) to the checked return address.
@@ -153,9 +172,10 @@ pub async fn login_submit(State(core): State<Arc<Core>>, req: Request) -> Respon
         login: form.username.clone(),
         password: form.password,
         remember,
+        code: form.code.filter(|c| !c.trim().is_empty()),
     };
     let settings = core.settings();
-    match core.login_local(attempt, &client).await {
+    match core.login(attempt, &client).await {
         Ok(signed_in) => {
             let target = safe_redirect(Some(&form.rd), &settings, request_host(&parts.headers));
             let cookies =
@@ -168,17 +188,14 @@ pub async fn login_submit(State(core): State<Arc<Core>>, req: Request) -> Respon
                 AuthError::Throttled(s) => Some(s),
                 _ => None,
             };
+            let two_factor =
+                e.code() == "two_factor_required" || e.code() == "wrong_two_factor_code";
             let status = super::error::ApiError::from(e).status;
-            let mut resp = page(
-                status,
-                LoginPage {
-                    error: Some(error),
-                    username: &form.username,
-                    rd: &form.rd,
-                    remember,
-                    remember_days: settings.remember_days,
-                },
-            );
+            let mut login_page = LoginPage::new(&settings, &form.username, &form.rd);
+            login_page.error = Some(error);
+            login_page.remember = remember;
+            login_page.two_factor = two_factor;
+            let mut resp = page(status, login_page);
             if let Some(s) = retry_after {
                 resp.headers_mut()
                     .insert(header::RETRY_AFTER, HeaderValue::from(s));
@@ -372,6 +389,18 @@ pub async fn setup_submit(State(core): State<Arc<Core>>, req: Request) -> Respon
             )
         }
     }
+}
+
+/// `GET /assets/plex-login.js`: the "Sign in with Plex" popup and polling.
+pub async fn plex_login_script() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=3600"),
+        ],
+        include_str!("../../../assets/plex-login.js"),
+    )
+        .into_response()
 }
 
 /// `GET /assets/usher.css`.

@@ -321,3 +321,81 @@ async fn settings_commands_reach_a_running_server() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn plex_settings_with_the_cli() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let d = data.to_str().unwrap();
+    let server = &Server::start(serve(&data, "127.0.0.1:0", &[])).await;
+    let set = |key: &str, value: &str| run(&["settings", "set", key, value, "--data-dir", d]);
+    let get = |key: &str| {
+        ok(&["settings", "get", key, "--data-dir", d], None)
+            .trim()
+            .to_string()
+    };
+    for (key, value, shown) in [
+        ("auth_type", "local_and_backend", r#""local_and_backend""#),
+        ("auth_backend", "plex", r#""plex""#),
+        ("plex.token", "CLITOKEN0123456789", r#""********""#),
+        (
+            "plex.machine_id",
+            "9a6f3c0e5b1d4a2c8e7f6a5b4c3d2e1f0a9b8c7d",
+            r#""9a6f3c0e5b1d4a2c8e7f6a5b4c3d2e1f0a9b8c7d""#,
+        ),
+        ("plex.admin", "admin@example.com", r#""admin@example.com""#),
+        ("plex.oauth", "true", "true"),
+        ("plex.strict_friends", "false", "false"),
+        ("plex.default_group", "3", "3"),
+        ("plex.friends_refresh_seconds", "120", "120"),
+        ("plex.timeout_seconds", "5", "5"),
+        (
+            "plex.tv_url",
+            "http://127.0.0.1:9",
+            r#""http://127.0.0.1:9""#,
+        ),
+        (
+            "plex.auth_url",
+            "http://127.0.0.1:9/auth",
+            r#""http://127.0.0.1:9/auth""#,
+        ),
+    ] {
+        let r = set(key, value);
+        assert!(r.success, "{key}: {r:?}");
+        assert_eq!(r.stdout.trim(), format!("{key} = {shown}"), "{key}");
+        assert_eq!(get(key), shown, "{key}");
+        assert!(!r.stdout.contains("CLITOKEN") && !r.stderr.contains("CLITOKEN"));
+    }
+    let list = ok(&["settings", "list", "--data-dir", d], None);
+    assert!(
+        list.contains("plex.token = \"********\"") && !list.contains("CLITOKEN"),
+        "{list}"
+    );
+    let r = set("auth_type", "ldap");
+    assert!(!r.success && r.stderr.contains("auth_type"), "{r:?}");
+    // The running server offers "Sign in with Plex" once it has read the new settings.
+    eventually("the login page shows the Plex button", || async {
+        let page = browser()
+            .get(format!("http://{}/login", server.addr))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        page.contains("Sign in with Plex")
+    })
+    .await;
+    let log = read(&server.log);
+    assert!(
+        !log.contains("CLITOKEN"),
+        "the token is never logged:\n{log}"
+    );
+    for file in ["usher.db", "usher.db-wal"] {
+        let bytes = std::fs::read(data.join(file)).unwrap_or_default();
+        assert!(
+            !String::from_utf8_lossy(&bytes).contains("CLITOKEN"),
+            "{file}: stored encrypted"
+        );
+    }
+}

@@ -197,3 +197,129 @@ async fn json_logs_record_each_login_without_secrets() {
     }
     assert!(clean_exit, "SIGTERM exits 0");
 }
+
+#[tokio::test]
+async fn plex_sign_ins_log_who_and_how_but_no_secret() {
+    use crate::support::fake_plex::{seeded::*, FakePlex, FakePlexSeed};
+    let fake = FakePlex::start(FakePlexSeed::standard()).await;
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let d = data.to_str().unwrap();
+    let owner_token = fake.account(OWNER).token;
+    for (key, value) in [
+        ("auth_type", "backend".to_string()),
+        ("plex.oauth", "true".into()),
+        ("plex.token", owner_token.clone()),
+        ("plex.machine_id", MACHINE_A.into()),
+        ("plex.tv_url", fake.url()),
+        ("plex.auth_url", fake.auth_url()),
+    ] {
+        ok(&["settings", "set", key, &value, "--data-dir", d], None);
+    }
+    let mut server = Server::start(serve(
+        &data,
+        "127.0.0.1:0",
+        &["--log-format", "json", "--log-level", "debug"],
+    ))
+    .await;
+    let plex_login = |user: &'static str, password: &'static str, code: Option<&'static str>| {
+        let url = server.url("/api/v2/login");
+        async move {
+            let c = browser();
+            let r = c
+                .post(url)
+                .json(&json!({"username": user, "password": password, "code": code}))
+                .send()
+                .await
+                .unwrap();
+            (
+                r.status().as_u16(),
+                r.headers()
+                    .get_all("set-cookie")
+                    .iter()
+                    .map(|v| v.to_str().unwrap().to_string())
+                    .collect::<Vec<_>>(),
+            )
+        }
+    };
+    assert_eq!(plex_login("friendly", "wrong-plex-pass", None).await.0, 401);
+    assert_eq!(plex_login("twofactor", "twofactor-pass", None).await.0, 422);
+    let (status, cookies) = plex_login("twofactor", "twofactor-pass", Some(TWO_FACTOR_CODE)).await;
+    assert_eq!(status, 200);
+    let (status, mut more) = plex_login("friendly", "hunter2", None).await;
+    assert_eq!(status, 200);
+    more.extend(cookies);
+    // The PIN flow.
+    let c = browser();
+    let r = c
+        .post(server.url("/api/v2/plex/pin"))
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap();
+    more.extend(
+        r.headers()
+            .get_all("set-cookie")
+            .iter()
+            .map(|v| v.to_str().unwrap().to_string()),
+    );
+    let id = r.json::<Value>().await.unwrap()["id"].as_i64().unwrap();
+    assert!(fake.approve_pin(id, FRIEND_A));
+    let r = c
+        .get(server.url(&format!("/api/v2/plex/pin/{id}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    more.extend(
+        r.headers()
+            .get_all("set-cookie")
+            .iter()
+            .map(|v| v.to_str().unwrap().to_string()),
+    );
+    assert!(server.terminate().await);
+
+    let log = server.log();
+    let succeeded: Vec<Value> = log
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .map(|l| l["fields"].clone())
+        .filter(|f| f["message"] == "login succeeded")
+        .collect();
+    let methods: Vec<&str> = succeeded
+        .iter()
+        .filter_map(|f| f["method"].as_str())
+        .collect();
+    assert_eq!(
+        methods,
+        ["plex_password", "plex_password", "plex_oauth"],
+        "{log}"
+    );
+    assert!(log.contains("plex.tv refused the password"), "{log}");
+    assert!(
+        log.contains("/api/v2/users/signin"),
+        "debug lines name the plex.tv calls: {log}"
+    );
+    let mut secrets = vec![
+        owner_token,
+        fake.account(FRIEND_A).token,
+        fake.account(TWO_FACTOR).token,
+        "hunter2".into(),
+        "wrong-plex-pass".into(),
+        "twofactor-pass".into(),
+    ];
+    secrets.extend(fake.pins().into_iter().map(|p| p.code));
+    for cookie in &more {
+        let value = after(cookie, "=", |c| c != ';').unwrap_or_default();
+        if value.len() > 8 {
+            secrets.push(value);
+        }
+    }
+    assert!(secrets.len() >= 10, "{secrets:?}");
+    for secret in &secrets {
+        assert!(
+            !log.contains(secret.as_str()),
+            "the log shows {secret:?}:\n{log}"
+        );
+    }
+}

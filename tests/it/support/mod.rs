@@ -5,9 +5,12 @@
 //! `USHER_TEST_POSTGRES_URL` (default postgres://postgres@127.0.0.1:5432/test) and dropped after.
 #![allow(dead_code)]
 
+pub mod browser;
 pub mod echo;
 pub mod fake_apps;
+pub mod fake_plex;
 pub mod nginx;
+pub mod plex_app;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

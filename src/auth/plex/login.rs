@@ -1,0 +1,130 @@
+//! Password sign-in as `auth_type` says (Usher's own password, Plex's, or both), and the sign-in
+//! with a Plex token that the PIN flow ends in. Both end in [`Core::start_session`].
+
+use super::access::{decide, Access, Who};
+use crate::auth::{check_login_input, AuthError, ClientInfo, PasswordLogin, SignedIn};
+use crate::core::Core;
+use crate::domain::SessionMethod;
+use crate::plex::{PlexAccount, PlexError, PlexToken};
+use crate::settings::AuthType;
+use crate::store::Actor;
+
+impl Core {
+    /// Password sign-in (`POST /api/v2/login`, the login form) according to `auth_type`:
+    /// `local` checks Usher's own password; `local_and_backend` Usher's own password first, then
+    /// plex.tv (so local accounts work while plex.tv is down); `backend` plex.tv only.
+    pub async fn login(
+        &self,
+        attempt: PasswordLogin,
+        client: &ClientInfo,
+    ) -> Result<SignedIn, AuthError> {
+        let auth_type = self.settings().auth_type;
+        if auth_type == AuthType::Local {
+            return self.login_local(attempt, client).await;
+        }
+        let login = check_login_input(&attempt)?;
+        let user_key = crate::domain::user::fold(login);
+        self.check_throttle(&user_key, login, client)?;
+        if auth_type == AuthType::LocalAndBackend {
+            if let Ok(user) = self.local_password(login, &attempt.password).await? {
+                self.throttle.success(&user_key);
+                return self
+                    .start_local_session(user, attempt.remember, client)
+                    .await;
+            }
+        }
+        let plex = self.plex_client()?;
+        let answer = plex
+            .sign_in(login, &attempt.password, attempt.code.as_deref())
+            .await;
+        let account = match answer {
+            Ok(account) => account,
+            Err(PlexError::BadCredentials) => {
+                self.login_failed(&user_key, login, "plex.tv refused the password", client);
+                return Err(AuthError::InvalidCredentials);
+            }
+            Err(PlexError::WrongTwoFactorCode) => {
+                self.login_failed(&user_key, login, "wrong Plex two-factor code", client);
+                return Err(AuthError::Plex(PlexError::WrongTwoFactorCode));
+            }
+            Err(PlexError::TwoFactorRequired) => {
+                tracing::info!(user = %login, ip = %client.ip, "Plex asks for a two-factor code");
+                return Err(AuthError::Plex(PlexError::TwoFactorRequired));
+            }
+            Err(e) => {
+                tracing::warn!(user = %login, ip = %client.ip, code = e.code(), error = %e, "Plex sign-in failed");
+                return Err(AuthError::Plex(e));
+            }
+        };
+        self.throttle.success(&user_key);
+        self.admit(
+            &account,
+            SessionMethod::PlexPassword,
+            attempt.remember,
+            client,
+        )
+        .await
+    }
+
+    /// Signs in the Plex account behind a token (the end of the PIN flow).
+    pub async fn login_plex_token(
+        &self,
+        token: &PlexToken,
+        remember: bool,
+        client: &ClientInfo,
+    ) -> Result<SignedIn, AuthError> {
+        let account = self.plex_client()?.account(token).await.map_err(|e| {
+            tracing::warn!(ip = %client.ip, code = e.code(), error = %e, "Plex token sign-in failed");
+            AuthError::Plex(e)
+        })?;
+        self.admit(&account, SessionMethod::PlexOauth, remember, client)
+            .await
+    }
+
+    /// Decides whether a Plex account may enter, resolves its local user and starts the session.
+    async fn admit(
+        &self,
+        account: &PlexAccount,
+        method: SessionMethod,
+        remember: bool,
+        client: &ClientInfo,
+    ) -> Result<SignedIn, AuthError> {
+        let name = account.display_name().to_string();
+        let settings = self.settings().plex.clone();
+        let who = Who::from(account);
+        // The owner named in plex.admin gets in even when the friends list cannot be read.
+        let access = if super::access::is_named_admin(who, &settings) {
+            Access::Owner
+        } else {
+            let snapshot = self.friends_for_sign_in().await.inspect_err(|e| {
+                tracing::warn!(plex_user = %name, code = e.code(), error = %e, "cannot read the Plex friends list");
+            })?;
+            decide(who, &snapshot, &settings)
+        };
+        if let Access::Denied(why) = access {
+            tracing::warn!(plex_user = %name, plex_id = account.id, ip = %client.ip, reason = %why, "Plex sign-in refused");
+            return Err(AuthError::PlexNotAllowed(why));
+        }
+        let actor = Actor {
+            user_id: None,
+            ip: Some(client.ip.to_string()),
+        };
+        let user = self
+            .plex_user(account, matches!(access, Access::Owner), &actor)
+            .await?;
+        if user.locked {
+            tracing::warn!(user = %user.username, ip = %client.ip, reason = "locked", "login refused");
+            return Err(AuthError::Locked);
+        }
+        let signed_in = self.start_session(user, method, remember, client).await?;
+        tracing::info!(
+            user = %signed_in.user.username,
+            plex_id = account.id,
+            ip = %client.ip,
+            method = method.as_str(),
+            owner = matches!(access, Access::Owner),
+            "login succeeded"
+        );
+        Ok(signed_in)
+    }
+}

@@ -1,0 +1,226 @@
+//! The declaration of every run-time setting: the one table the API, CLI and validation read.
+
+/// The type of a setting, which decides its validation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Bool,
+    Int {
+        min: i64,
+        max: i64,
+    },
+    /// A non-empty string.
+    Text,
+    /// An http(s) URL, or null for unset.
+    OptionalUrl,
+    /// A parent domain for cookies, or null for host-only cookies.
+    CookieDomain,
+    /// A cookie name (RFC 6265 token).
+    CookieName,
+    /// A list of IPs/CIDRs.
+    CidrList,
+    /// A list of host names.
+    HostList,
+    /// One of a fixed list of words.
+    Choice(&'static [&'static str]),
+    /// Free text (trimmed, no control characters, at most 1024 characters), or null for unset.
+    OptionalText,
+    /// An http(s) URL that must always be set (null goes back to the default).
+    Url,
+    /// A Plex Media Server machine identifier (letters, digits and dashes), or null for unset.
+    MachineId,
+}
+
+/// One declared setting.
+#[derive(Debug)]
+pub struct Def {
+    pub key: &'static str,
+    pub kind: Kind,
+    /// Default as a JSON literal.
+    pub default: &'static str,
+    /// Secrets are encrypted at rest and masked when shown.
+    pub secret: bool,
+    /// The settings page section, as the seed names it.
+    pub section: &'static str,
+    pub help: &'static str,
+}
+
+const AUTH: &str = "System Settings / Main / Authentication";
+const GENERAL: &str = "System Settings / Main / General";
+const PLEX_SSO: &str = "System Settings / Single Sign-On / Plex";
+
+/// Values of `auth_type`: Usher's own accounts, both, or the backend alone.
+pub const AUTH_TYPES: &[&str] = &["local", "local_and_backend", "backend"];
+/// Values of `auth_backend`.
+pub const AUTH_BACKENDS: &[&str] = &["plex"];
+
+/// Every run-time setting. Later features add their rows here.
+pub const DEFS: &[Def] = &[
+    Def {
+        key: "public_url",
+        kind: Kind::OptionalUrl,
+        default: "null",
+        secret: false,
+        section: GENERAL,
+        help: "The address people use to reach Usher, e.g. https://usher.example.com. Cookies are marked Secure when it is https.",
+    },
+    Def {
+        key: "cookie_domain",
+        kind: Kind::CookieDomain,
+        default: "null",
+        secret: false,
+        section: AUTH,
+        help: "Parent domain for the session cookie (e.g. example.com) so apps on subdomains share the sign-in. Empty = this host only. Public suffixes such as duckdns.org are refused: browsers would drop the cookie.",
+    },
+    Def {
+        key: "cookie_name",
+        kind: Kind::CookieName,
+        default: "\"usher_session\"",
+        secret: false,
+        section: AUTH,
+        help: "Name of the session cookie.",
+    },
+    Def {
+        key: "remember_days",
+        kind: Kind::Int { min: 1, max: 365 },
+        default: "7",
+        secret: false,
+        section: AUTH,
+        help: "How many days a \"remember me\" sign-in lasts (otherwise one day).",
+    },
+    Def {
+        key: "trusted_proxies",
+        kind: Kind::CidrList,
+        default: "[\"127.0.0.0/8\", \"::1/128\"]",
+        secret: false,
+        section: AUTH,
+        help: "Proxies whose X-Forwarded-For / X-Real-IP headers are believed (IPs or CIDRs). Anyone else's are ignored.",
+    },
+    Def {
+        key: "allowed_redirect_hosts",
+        kind: Kind::HostList,
+        default: "[]",
+        secret: false,
+        section: AUTH,
+        help: "Hosts the login page may send people back to, besides Usher's own host and hosts under the cookie domain.",
+    },
+    Def {
+        key: "login.max_failures_per_user",
+        kind: Kind::Int { min: 1, max: 1000 },
+        default: "10",
+        secret: false,
+        section: AUTH,
+        help: "Failed sign-ins for one username within the throttle window before it is paused.",
+    },
+    Def {
+        key: "login.max_failures_per_ip",
+        kind: Kind::Int { min: 1, max: 10000 },
+        default: "30",
+        secret: false,
+        section: AUTH,
+        help: "Failed sign-ins from one client IP within the throttle window before it is paused.",
+    },
+    Def {
+        key: "login.throttle_seconds",
+        kind: Kind::Int { min: 10, max: 86400 },
+        default: "900",
+        secret: false,
+        section: AUTH,
+        help: "The throttle window in seconds: failures older than this are forgotten.",
+    },
+    Def {
+        key: "auth_type",
+        kind: Kind::Choice(AUTH_TYPES),
+        default: "\"local\"",
+        secret: false,
+        section: AUTH,
+        help: "Who checks passwords: local (\"Usher DB\"), local_and_backend (\"Usher DB + Backend\": Usher's own password first, then the backend) or backend (\"Backend only\").",
+    },
+    Def {
+        key: "auth_backend",
+        kind: Kind::Choice(AUTH_BACKENDS),
+        default: "\"plex\"",
+        secret: false,
+        section: AUTH,
+        help: "The authentication backend used when auth_type is not local.",
+    },
+    Def {
+        key: "plex.token",
+        kind: Kind::OptionalText,
+        default: "null",
+        secret: true,
+        section: AUTH,
+        help: "The Plex server owner's token (\"Plex Token\"): reads the friends list and the server list. Use the Retrieve button (the admin PIN flow) to fill it in.",
+    },
+    Def {
+        key: "plex.machine_id",
+        kind: Kind::MachineId,
+        default: "null",
+        secret: false,
+        section: AUTH,
+        help: "The machine identifier of your Plex Media Server (\"Plex Machine\"); with strict friends only people it is shared with may sign in.",
+    },
+    Def {
+        key: "plex.admin",
+        kind: Kind::OptionalText,
+        default: "null",
+        secret: false,
+        section: PLEX_SSO,
+        help: "Plex username or e-mail of the server owner (\"Admin Username\"); that Plex account may always sign in.",
+    },
+    Def {
+        key: "plex.oauth",
+        kind: Kind::Bool,
+        default: "false",
+        secret: false,
+        section: AUTH,
+        help: "Show \"Sign in with Plex\" (the plex.tv PIN flow) on the sign-in page.",
+    },
+    Def {
+        key: "plex.strict_friends",
+        kind: Kind::Bool,
+        default: "true",
+        secret: false,
+        section: AUTH,
+        help: "Only friends the Plex Machine is shared with may sign in (otherwise anyone on the owner's friends list).",
+    },
+    Def {
+        key: "plex.default_group",
+        kind: Kind::Int { min: 1, max: 999 },
+        default: "4",
+        secret: false,
+        section: AUTH,
+        help: "Group of accounts created by a first Plex sign-in (4 = User). Group 0 (Admin) cannot be chosen.",
+    },
+    Def {
+        key: "plex.friends_refresh_seconds",
+        kind: Kind::Int { min: 1, max: 86400 },
+        default: "600",
+        secret: false,
+        section: AUTH,
+        help: "How often the friends list is re-read from plex.tv; a person whose share was removed loses their Plex sessions within this time.",
+    },
+    Def {
+        key: "plex.timeout_seconds",
+        kind: Kind::Int { min: 1, max: 120 },
+        default: "15",
+        secret: false,
+        section: AUTH,
+        help: "How long a call to plex.tv may take before Usher gives up (connecting may take at most 5 seconds of it).",
+    },
+    Def {
+        key: "plex.tv_url",
+        kind: Kind::Url,
+        default: "\"https://plex.tv\"",
+        secret: false,
+        section: AUTH,
+        help: "Base URL of the plex.tv API (change only for testing).",
+    },
+    Def {
+        key: "plex.auth_url",
+        kind: Kind::Url,
+        default: "\"https://app.plex.tv/auth\"",
+        secret: false,
+        section: AUTH,
+        help: "The plex.tv browser sign-in page the PIN flow sends people to (change only for testing).",
+    },
+];

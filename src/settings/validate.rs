@@ -1,0 +1,202 @@
+//! Validation and normalisation of setting values, by [`Kind`].
+
+use ipnet::IpNet;
+use serde_json::{json, Value};
+use url::Url;
+
+use super::{def, Kind};
+
+/// Why a setting value was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SettingError {
+    #[error("unknown setting `{0}`")]
+    Unknown(String),
+    #[error("invalid value for `{key}`: {reason}")]
+    Invalid { key: String, reason: String },
+}
+
+impl SettingError {
+    pub(crate) fn invalid(key: &str, reason: impl Into<String>) -> Self {
+        SettingError::Invalid {
+            key: key.into(),
+            reason: reason.into(),
+        }
+    }
+}
+
+/// Validates and normalises a value for `key`; `null` means "back to the default".
+pub fn validate(key: &str, value: &Value) -> Result<Option<Value>, SettingError> {
+    let d = def(key).ok_or_else(|| SettingError::Unknown(key.into()))?;
+    if value.is_null() {
+        return Ok(None);
+    }
+    let bad = |reason: &str| SettingError::invalid(key, reason);
+    let normalised = match d.kind {
+        Kind::Bool => json!(value
+            .as_bool()
+            .ok_or_else(|| bad("expected true or false"))?),
+        Kind::Int { min, max } => {
+            let n = value
+                .as_i64()
+                .filter(|n| (min..=max).contains(n))
+                .ok_or_else(|| bad(&format!("expected a whole number from {min} to {max}")))?;
+            json!(n)
+        }
+        Kind::Text => {
+            let s = value
+                .as_str()
+                .filter(|s| !s.trim().is_empty())
+                .ok_or_else(|| bad("expected a non-empty string"))?;
+            json!(s.trim())
+        }
+        Kind::OptionalUrl => match value.as_str().map(str::trim) {
+            Some("") => return Ok(None),
+            Some(s) => json!(parse_http_url(s)
+                .map_err(|r| bad(&r))?
+                .as_str()
+                .trim_end_matches('/')),
+            None => return Err(bad("expected a URL such as https://usher.example.com")),
+        },
+        Kind::CookieDomain => match value.as_str().map(str::trim) {
+            Some("") => return Ok(None),
+            Some(s) => json!(check_cookie_domain(s).map_err(|r| bad(&r))?),
+            None => return Err(bad("expected a domain such as example.com")),
+        },
+        Kind::CookieName => {
+            let s = value.as_str().unwrap_or("");
+            let ok = !s.is_empty()
+                && s.len() <= 64
+                && s.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b));
+            if !ok {
+                return Err(bad("expected 1 to 64 letters, digits or -_. characters"));
+            }
+            json!(s)
+        }
+        Kind::CidrList => {
+            let items = string_list(value).ok_or_else(|| bad("expected a list of IPs or CIDRs"))?;
+            for item in &items {
+                parse_cidr(item)
+                    .ok_or_else(|| bad(&format!("{item:?} is not an IP address or CIDR")))?;
+            }
+            json!(items)
+        }
+        Kind::HostList => {
+            let items = string_list(value).ok_or_else(|| bad("expected a list of host names"))?;
+            let mut out = Vec::new();
+            for item in items {
+                let host = item.trim_end_matches('.').to_ascii_lowercase();
+                if !is_hostname(&host) {
+                    return Err(bad(&format!("{item:?} is not a host name")));
+                }
+                out.push(host);
+            }
+            json!(out)
+        }
+        Kind::Choice(options) => {
+            let s = value.as_str().map(str::trim).unwrap_or_default();
+            if !options.contains(&s) {
+                return Err(bad(&format!("expected one of {}", options.join(", "))));
+            }
+            json!(s)
+        }
+        Kind::OptionalText => match value.as_str().map(str::trim) {
+            Some("") => return Ok(None),
+            Some(s) if s.chars().count() <= 1024 && !s.chars().any(char::is_control) => json!(s),
+            _ => return Err(bad("expected text of at most 1024 characters, or null")),
+        },
+        Kind::Url => {
+            let s = value
+                .as_str()
+                .map(str::trim)
+                .ok_or_else(|| bad("expected an http(s) URL"))?;
+            json!(parse_http_url(s)
+                .map_err(|r| bad(&r))?
+                .as_str()
+                .trim_end_matches('/'))
+        }
+        Kind::MachineId => match value.as_str().map(str::trim) {
+            Some("") => return Ok(None),
+            Some(s)
+                if s.len() <= 128 && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') =>
+            {
+                json!(s)
+            }
+            _ => return Err(bad("expected a machine identifier (letters, digits and dashes, as shown by http://PLEX:32400/identity)")),
+        },
+    };
+    Ok(Some(normalised))
+}
+
+/// A list given as a JSON array of strings, or as one comma-separated string (handy on the CLI).
+pub(crate) fn string_list(value: &Value) -> Option<Vec<String>> {
+    match value {
+        Value::Array(items) => items
+            .iter()
+            .map(|v| v.as_str().map(|s| s.trim().to_string()))
+            .collect(),
+        Value::String(s) => Some(
+            s.split(',')
+                .map(|p| p.trim().to_string())
+                .filter(|p| !p.is_empty())
+                .collect(),
+        ),
+        _ => None,
+    }
+}
+
+/// Parses an IP or CIDR into a network (a bare IP is a /32 or /128).
+pub fn parse_cidr(s: &str) -> Option<IpNet> {
+    s.parse::<IpNet>()
+        .ok()
+        .or_else(|| s.parse::<std::net::IpAddr>().ok().map(IpNet::from))
+}
+
+pub(crate) fn parse_http_url(s: &str) -> Result<Url, String> {
+    let url = Url::parse(s).map_err(|e| format!("{s:?} is not a URL ({e})"))?;
+    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+        return Err(format!(
+            "{s:?} must start with http:// or https:// and name a host"
+        ));
+    }
+    Ok(url)
+}
+
+pub(crate) fn is_hostname(host: &str) -> bool {
+    !host.is_empty()
+        && host.len() <= 253
+        && host.split('.').all(|label| {
+            !label.is_empty()
+                && label.len() <= 63
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+        })
+}
+
+/// Normalises a cookie domain and refuses public suffixes (duckdns.org, co.uk, com, …), IPs and
+/// single-label names: browsers drop cookies set for those, which is the login loop Organizr
+/// users hit with dynamic-DNS hosts.
+pub fn check_cookie_domain(s: &str) -> Result<String, String> {
+    let d = s
+        .trim()
+        .trim_start_matches('.')
+        .trim_end_matches('.')
+        .to_ascii_lowercase();
+    if d.parse::<std::net::IpAddr>().is_ok() {
+        return Err(
+            "an IP address cannot be a cookie domain; leave it empty for host-only cookies".into(),
+        );
+    }
+    if !is_hostname(&d) || !d.contains('.') {
+        return Err(format!("{s:?} is not a domain name such as example.com"));
+    }
+    if psl::domain_str(&d).is_none() {
+        return Err(format!(
+            "{d:?} is a public suffix (like duckdns.org): browsers refuse cookies for it; use your own subdomain such as myhome.{d}"
+        ));
+    }
+    Ok(d)
+}
