@@ -5,6 +5,7 @@
 //! `USHER_TEST_POSTGRES_URL` (default postgres://postgres@127.0.0.1:5432/test) and dropped after.
 #![allow(dead_code)]
 
+pub mod browser;
 pub mod echo;
 pub mod nginx;
 
