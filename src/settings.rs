@@ -30,6 +30,8 @@ pub enum Kind {
     CidrList,
     /// A list of host names.
     HostList,
+    /// The `proxy.rules` list (see [`crate::domain::rules`]).
+    ProxyRules,
 }
 
 /// One declared setting.
@@ -48,6 +50,7 @@ pub struct Def {
 
 const AUTH: &str = "System Settings / Main / Authentication";
 const GENERAL: &str = "System Settings / Main / General";
+const PROXY: &str = "System Settings / Main / Proxy Auth";
 
 /// Every run-time setting. Later features add their rows here.
 pub const DEFS: &[Def] = &[
@@ -122,6 +125,14 @@ pub const DEFS: &[Def] = &[
         secret: false,
         section: AUTH,
         help: "The throttle window in seconds: failures older than this are forgotten.",
+    },
+    Def {
+        key: "proxy.rules",
+        kind: Kind::ProxyRules,
+        default: "[]",
+        secret: false,
+        section: PROXY,
+        help: "Access rules for the proxy-auth endpoints, checked in order after the URL's allow/deny lists and before its group number; the first match decides. Each is {\"action\": \"allow\"|\"deny\", \"users\": [names], \"groups\": [numbers or names], \"networks\": [CIDRs], \"hosts\": [host or *.domain], \"paths\": [prefix or glob with *]}; a missing condition means any. Host and path rules need a proxy that sends X-Forwarded-Host/-Uri (Caddy, Traefik, the generated nginx snippet). See docs/proxies/rules.md.",
     },
 ];
 
@@ -216,6 +227,10 @@ pub fn validate(key: &str, value: &Value) -> Result<Option<Value>, SettingError>
                 out.push(host);
             }
             json!(out)
+        }
+        Kind::ProxyRules => {
+            crate::domain::rules::compile(value).map_err(|r| bad(&r))?;
+            value.clone()
         }
     };
     Ok(Some(normalised))
@@ -316,6 +331,8 @@ pub struct Settings {
     pub trusted_proxies: Vec<IpNet>,
     pub allowed_redirect_hosts: Vec<String>,
     pub throttle: ThrottleSettings,
+    /// `proxy.rules`, compiled: the hot path only compares.
+    pub proxy_rules: Vec<crate::domain::rules::Rule>,
 }
 
 impl Default for Settings {
@@ -382,6 +399,10 @@ impl Settings {
                 max_failures_per_ip: int_of("login.max_failures_per_ip") as u32,
                 window_seconds: int_of("login.throttle_seconds"),
             },
+            proxy_rules: crate::domain::rules::compile(
+                values.get("proxy.rules").unwrap_or(&json!([])),
+            )
+            .map_err(|r| SettingError::invalid("proxy.rules", r))?,
             values,
             explicit,
         })
@@ -517,6 +538,16 @@ mod tests {
         let errs = validate_patch(&patch).unwrap_err();
         assert_eq!(errs.len(), 1);
         assert!(errs.contains_key("cookie_domain"));
+        let patch: Map<String, Value> = serde_json::from_value(json!({
+            "remember_days": 3,
+            "proxy.rules": [{"action": "allow"}, {"action": "deny", "networks": ["nope"]}]
+        }))
+        .unwrap();
+        let errs = validate_patch(&patch).unwrap_err();
+        assert!(
+            errs["proxy.rules"].contains("rules[1].networks"),
+            "{errs:?}"
+        );
     }
 
     #[test]
