@@ -10,6 +10,7 @@ pub mod core;
 pub mod crypto;
 pub mod domain;
 pub mod http;
+pub mod proxy_config;
 pub mod settings;
 pub mod store;
 
