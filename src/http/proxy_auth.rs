@@ -61,8 +61,9 @@ fn forwarded_of(headers: &HeaderMap) -> Result<Option<Forwarded<'_>>, ()> {
 }
 
 /// Answers a proxy-auth request: 200 with identity headers, 200 without (allow-listed IP, an
-/// allow rule, or a guest), 302 to the sign-in page (forward auth with `redirect=1`, a page
-/// load, nobody signed in), or 401 with none.
+/// allow rule, or a guest), or 401 without identity. A page load by nobody-signed-in that
+/// came with `X-Forwarded-*` gets the sign-in address: a 302 with `redirect=1`, else in the
+/// 401's Location.
 pub async fn proxy_auth(
     State(core): State<Arc<Core>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
@@ -124,8 +125,8 @@ pub async fn proxy_auth(
         Decision::PassUser => user_pass(session.as_deref().expect("PassUser implies a session")),
         Decision::PassAnonymous => anonymous_pass(fwd.is_some()),
         Decision::Refuse => match &fwd {
-            Some(f) if request.redirect && session.is_none() && is_page_load(headers) => {
-                login_redirect(f, &settings)
+            Some(f) if session.is_none() && is_page_load(headers) => {
+                login_redirect(f, &settings, request.redirect)
             }
             _ => status(StatusCode::UNAUTHORIZED),
         },
@@ -176,9 +177,15 @@ fn is_page_load(headers: &HeaderMap) -> bool {
     forwarded::is_page_load(text(header::ACCEPT.as_str()), text("x-requested-with"))
 }
 
-/// 302 to the sign-in page with `rd` = the original URL, but only when the login page would
-/// send the person back there (the redirect allow-list); otherwise a plain 401.
-fn login_redirect(fwd: &Forwarded<'_>, settings: &crate::settings::Settings) -> Response {
+/// The sign-in page with `rd` = the original URL in `Location`, but only when the login page
+/// would send the person back there (the redirect allow-list); otherwise a plain 401. With
+/// `redirect=1` (Caddy, Traefik pass the answer on) a 302; for nginx a 401 whose Location the
+/// `error_page 401 = @usher_login` snippet turns into the redirect (nginx makes a 302 a 500).
+fn login_redirect(
+    fwd: &Forwarded<'_>,
+    settings: &crate::settings::Settings,
+    redirect: bool,
+) -> Response {
     let original = fwd.url();
     let public = settings.public_url.as_ref().map(|u| u.as_str());
     // Without public_url the sign-in page lives on the original host, which is then "own".
@@ -191,7 +198,11 @@ fn login_redirect(fwd: &Forwarded<'_>, settings: &crate::settings::Settings) -> 
         tracing::debug!(host = %fwd.host, "forward auth: original URL not allowed as a redirect");
         return status(StatusCode::UNAUTHORIZED);
     }
-    let mut r = status(StatusCode::FOUND);
+    let mut r = status(if redirect {
+        StatusCode::FOUND
+    } else {
+        StatusCode::UNAUTHORIZED
+    });
     match HeaderValue::from_str(&forwarded::login_url(public, fwd, &original)) {
         Ok(location) => {
             r.headers_mut().insert(header::LOCATION, location);

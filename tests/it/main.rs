@@ -7,5 +7,6 @@ mod api_login;
 mod api_settings;
 mod cli;
 mod e2e_nginx;
+mod e2e_proxies;
 mod pages;
 mod proxy_auth;
