@@ -343,7 +343,7 @@ pub(crate) fn nginx_wrap(snippet: &str, mode: Mode, app: &str) -> String {
     match mode {
         Mode::Subdomain => snippet.replace("listen 80;", "listen 127.0.0.1:{{PORT}};"),
         Mode::Subdirectory => format!(
-            "server {{\n    listen 127.0.0.1:{{{{PORT}}}};\n    location / {{\n        proxy_pass http://127.0.0.1:8420;\n    }}\n{snippet}}}\n"
+            "server {{\n    listen 127.0.0.1:{{{{PORT}}}};\n    location / {{\n        proxy_pass http://127.0.0.1:8420;\n        proxy_set_header Host $http_host;\n        proxy_set_header X-Real-IP $remote_addr;\n        proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;\n    }}\n{snippet}}}\n"
         ),
     }
 }
