@@ -9,5 +9,6 @@ mod cli;
 mod e2e_browser;
 mod e2e_nginx;
 mod e2e_proxies;
+mod hardening;
 mod pages;
 mod proxy_auth;
