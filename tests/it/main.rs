@@ -12,3 +12,4 @@ mod e2e_proxies;
 mod hardening;
 mod pages;
 mod proxy_auth;
+mod rules;
