@@ -80,7 +80,9 @@ enum Command {
         action: SettingsAction,
     },
     /// Print a ready reverse-proxy snippet (nginx, Caddy or Traefik) that puts an app behind
-    /// Usher. Needs no database: `usher proxy-config --proxy caddy --app grafana --header-auth`.
+    /// Usher; needs no database.
+    ///
+    /// Example: usher proxy-config --proxy caddy --app grafana --header-auth
     ProxyConfig(ProxyConfigArgs),
     /// Exit 0 when the server answers /healthz (for container health checks).
     Healthcheck {

@@ -12,4 +12,5 @@ mod e2e_proxies;
 mod hardening;
 mod pages;
 mod proxy_auth;
+mod proxy_config;
 mod rules;
