@@ -6,6 +6,7 @@ mod api_admin;
 mod api_login;
 mod api_settings;
 mod cli;
+mod docs;
 mod e2e_browser;
 mod e2e_nginx;
 mod e2e_proxies;

@@ -15,17 +15,14 @@ async fn rules_decide_before_the_group_number_first_match_wins() {
     let root = session_cookie(&s.app, "root", 0).await;
     let alice = session_cookie(&s.app, "alice", 4).await;
     let gus = session_cookie(&s.app, "gus", 999).await;
-    set_settings(
-        &s.app,
-        json!({"proxy.rules": [
-            {"action": "deny", "users": ["ALICE"], "hosts": ["g998.example.com"]},
-            {"action": "allow", "hosts": ["g0.example.com"], "paths": ["/public/*"]},
-            {"action": "allow", "networks": ["127.0.0.0/8"], "hosts": ["*.example.com"], "paths": ["/lan"]},
-            {"action": "allow", "groups": ["guest"], "hosts": ["g4.example.com"], "paths": ["/guests"]},
-            {"action": "deny", "paths": ["/private"]}
-        ]}),
-    )
-    .await;
+    // The documented example (docs/proxies/rules.md), on this test's host names.
+    let rules = include_str!("../../docs/examples/proxy-rules.json")
+        .replace("\"kid\"", "\"ALICE\"")
+        .replace("overseerr.example.com", "g998.example.com")
+        .replace("grafana.example.com", "g0.example.com")
+        .replace("tautulli.example.com", "g4.example.com");
+    let rules: Value = serde_json::from_str(&rules).expect("the documented rules are JSON");
+    set_settings(&s.app, json!({ "proxy.rules": rules })).await;
     let html = [(ACCEPT.as_str(), "text/html")];
     // A deny rule for one user; others keep their group rights.
     assert_eq!(
