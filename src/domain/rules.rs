@@ -136,9 +136,10 @@ const FIELDS: &[&str] = &["action", "users", "groups", "networks", "hosts", "pat
 
 /// Compiles the setting's JSON; the error names the rule (`rules[2].networks: …`).
 pub fn compile(value: &Value) -> Result<Vec<Rule>, String> {
+    const EXAMPLE: &str = r#"[{"action":"allow","networks":["192.168.1.0/24"]}]"#;
     let items = value
         .as_array()
-        .ok_or("expected a list of rules such as [{\"action\":\"allow\",\"networks\":[\"192.168.1.0/24\"]}]")?;
+        .ok_or_else(|| format!("expected a list of rules such as {EXAMPLE}"))?;
     items
         .iter()
         .enumerate()

@@ -174,6 +174,12 @@ const FORGED: &[(&str, &str)] = &[
     ("X-WEBAUTH-GROUP", "0"),
 ];
 
+/// Where Usher sends a page load of `http://HOST/page?a=1&b=2` by nobody signed in.
+fn login_for(host: &str) -> String {
+    let rd = format!("http%3A%2F%2F{host}%2Fpage%3Fa%3D1%26b%3D2");
+    format!("https://usher.example.com/login?rd={rd}")
+}
+
 async fn groups_matrix(proxy: Proxy) {
     let s = group_stack(proxy).await;
     let users = [
@@ -250,7 +256,7 @@ async fn groups_matrix(proxy: Proxy) {
             assert_eq!(page.status, 302, "{ctx}\n{}", s.proxy_log());
             assert_eq!(
                 page.location.as_deref(),
-                Some(format!("https://usher.example.com/login?rd=http%3A%2F%2F{host}%2Fpage%3Fa%3D1%26b%3D2").as_str()),
+                Some(login_for(&host).as_str()),
                 "{ctx}"
             );
             assert_eq!(xhr.status, 401, "{ctx}: XHR gets no redirect");
@@ -342,9 +348,13 @@ pub(crate) fn nginx_wrap(snippet: &str, mode: Mode, app: &str) -> String {
     };
     match mode {
         Mode::Subdomain => snippet.replace("listen 80;", "listen 127.0.0.1:{{PORT}};"),
-        Mode::Subdirectory => format!(
-            "server {{\n    listen 127.0.0.1:{{{{PORT}}}};\n    location / {{\n        proxy_pass http://127.0.0.1:8420;\n        proxy_set_header Host $http_host;\n        proxy_set_header X-Real-IP $remote_addr;\n        proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;\n    }}\n{snippet}}}\n"
-        ),
+        Mode::Subdirectory => {
+            let usher = "    location / {\n        proxy_pass http://127.0.0.1:8420;\n        \
+                         proxy_set_header Host $http_host;\n        \
+                         proxy_set_header X-Real-IP $remote_addr;\n        \
+                         proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;\n    }\n";
+            format!("server {{\n    listen 127.0.0.1:{{{{PORT}}}};\n{usher}{snippet}}}\n")
+        }
     }
 }
 

@@ -79,7 +79,7 @@ const CASES: &[(&str, &str)] = &[
     ("method override", "POST / HTTP/1.1\r\nHost: g4.example.com\r\nX-HTTP-Method-Override: GET\r\nContent-Length: 0\r\n\r\n"),
     ("CL + TE smuggling", "POST / HTTP/1.1\r\nHost: g4.example.com\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\nGET / HTTP/1.1\r\nHost: g4.example.com\r\n\r\n"),
     ("upgrade to websocket", "GET / HTTP/1.1\r\nHost: g4.example.com\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"),
-    ("non-UTF-8 header", "GET / HTTP/1.1\r\nHost: g4.example.com\r\nX-WEBAUTH-USER: r\u{f6}ot\r\n\r\n"),
+    ("non-ASCII header value", "GET / HTTP/1.1\r\nHost: g4.example.com\r\nX-WEBAUTH-USER: r\u{f6}ot\r\n\r\n"),
 ];
 
 struct Answer {

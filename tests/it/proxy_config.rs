@@ -184,7 +184,9 @@ fn traefik_file_provider_and_labels_parse_and_agree() {
                 l["traefik.http.middlewares.usher-4.forwardauth.authResponseHeaders"],
                 copied.join(",")
             );
-            assert_eq!(l["traefik.http.middlewares.usher-strip-identity.headers.customrequestheaders.X-WEBAUTH-USER"], "");
+            let strip_label = "traefik.http.middlewares.usher-strip-identity.headers.\
+                               customrequestheaders.X-WEBAUTH-USER";
+            assert_eq!(l[strip_label], "");
             let port = url.rsplit(':').next().unwrap();
             assert_eq!(
                 l[&format!("traefik.http.services.{app}.loadbalancer.server.port")],
@@ -202,7 +204,10 @@ async fn usher_answers_traefik_forward_auth_as_the_labels_expect() {
     let app = TestApp::spawn().await;
     crate::api_login::set_settings(
         &app,
-        serde_json::json!({"public_url": "https://usher.example.com", "cookie_domain": "example.com"}),
+        serde_json::json!({
+            "public_url": "https://usher.example.com",
+            "cookie_domain": "example.com"
+        }),
     )
     .await;
     let text = generate(&opts(Proxy::Traefik, "grafana", Mode::Subdomain)).unwrap();
