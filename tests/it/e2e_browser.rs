@@ -50,8 +50,13 @@ async fn browser_signs_in_through_nginx_and_returns_to_the_original_url() {
         &format!("http://{echo}"),
         &usher,
     );
-    let conf = nginx_wrap(&s, Mode::Subdirectory, "media")
-        .replace("127.0.0.1:8420", &app.addr.to_string());
+    let conf = nginx_wrap(
+        &s,
+        Mode::Subdirectory,
+        "media",
+        std::path::Path::new("/nonexistent"),
+    )
+    .replace("127.0.0.1:8420", &app.addr.to_string());
     let nginx = Nginx::start(&conf).await;
     let browser = Browser::start().await;
     sign_in_and_return(&browser, &nginx.url("/media/page?x=1&y=two"), "nginx").await;

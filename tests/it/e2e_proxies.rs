@@ -316,7 +316,8 @@ async fn every_generated_snippet_passes_nginx_t_and_caddy_validate() {
                     domain: "example.com".into(),
                 };
                 let nginx = generate(&opts).unwrap();
-                let conf = nginx_wrap(&nginx, mode, app);
+                let dir = tempfile::tempdir().unwrap();
+                let conf = nginx_wrap(&nginx, mode, app, dir.path());
                 if let Err(e) = crate::support::nginx::nginx_test_http_block(&conf) {
                     panic!("nginx -t failed for {app} {mode:?} {header_auth}:\n{e}\n{conf}");
                 }
@@ -333,13 +334,12 @@ async fn every_generated_snippet_passes_nginx_t_and_caddy_validate() {
 }
 
 /// A subdirectory snippet goes inside a server block that passes `/` to Usher; a subdomain
-/// one is a server block already. Plex's proxy.conf is written next to the config.
-pub(crate) fn nginx_wrap(snippet: &str, mode: Mode, app: &str) -> String {
+/// one is a server block already. Plex's proxy.conf is written into `dir`.
+pub(crate) fn nginx_wrap(snippet: &str, mode: Mode, app: &str, dir: &std::path::Path) -> String {
     let snippet = if app == "plex" {
         let (block, conf) = snippet
             .split_once(usher::proxy_config::PROXY_CONF_MARKER)
             .expect("plex snippet has a proxy.conf part");
-        let dir = tempfile::tempdir().unwrap().keep();
         let path = dir.join("proxy.conf");
         std::fs::write(&path, conf).unwrap();
         block.replace("/path/to/proxy.conf", path.to_str().unwrap())
@@ -372,7 +372,13 @@ async fn plex_subdirectory_block_runs_in_nginx() {
         usher: "http://127.0.0.1:8420".into(),
         domain: "example.com".into(),
     };
-    let conf = nginx_wrap(&generate(&opts).unwrap(), Mode::Subdirectory, "plex");
+    let dir = tempfile::tempdir().unwrap();
+    let conf = nginx_wrap(
+        &generate(&opts).unwrap(),
+        Mode::Subdirectory,
+        "plex",
+        dir.path(),
+    );
     let nginx = Nginx::start(&conf).await;
     let client = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
