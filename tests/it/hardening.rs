@@ -247,3 +247,34 @@ async fn forwarded_headers_from_a_trusted_proxy_are_checked() {
     assert_eq!(r.headers()["x-organizr-user"], "");
     assert_eq!(r.headers()["remote-user"], "");
 }
+
+/// From a peer that is not a trusted proxy, X-Forwarded-* mean nothing: no redirect built from
+/// them, no refusal for odd values, no identity headers.
+#[tokio::test]
+async fn forwarded_headers_from_an_untrusted_peer_are_ignored() {
+    let app = crate::support::TestApp::spawn().await;
+    crate::api_login::set_settings(&app, serde_json::json!({"trusted_proxies": ["10.9.9.9"]}))
+        .await;
+    let c = app.client();
+    let ask = |path: &str, uri: &'static str| {
+        c.get(app.url(path))
+            .header("accept", "text/html")
+            .header("x-forwarded-method", "GET")
+            .header("x-forwarded-proto", "https")
+            .header("x-forwarded-host", app.addr.to_string())
+            .header("x-forwarded-uri", uri)
+    };
+    let r = ask("/api/v2/auth/4?redirect=1", "/app/")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    assert!(r.headers().get("location").is_none());
+    let r = ask("/api/v2/auth/999", "/x/../admin").send().await.unwrap();
+    assert_eq!(
+        r.status(),
+        200,
+        "odd values from an untrusted peer are not even looked at"
+    );
+    assert!(r.headers().get("x-organizr-user").is_none());
+}
