@@ -7,6 +7,8 @@ use std::net::IpAddr;
 use axum::http::{header, HeaderMap, HeaderValue};
 use criterion::{criterion_group, criterion_main, Criterion};
 use usher::domain::access::{decide, parse_request};
+use usher::domain::forwarded;
+use usher::domain::rules::{compile, first_match, Subject};
 use usher::domain::session::hash_cookie_value;
 use usher::domain::{SessionToken, SessionView};
 use usher::http::client_ip::client_ip;
@@ -51,6 +53,32 @@ fn bench(c: &mut Criterion) {
     });
     c.bench_function("find cookie + sha256", |b| {
         b.iter(|| cookie_values(black_box(&headers), "usher_session").find_map(hash_cookie_value))
+    });
+    c.bench_function("forward auth: parse X-Forwarded-*", |b| {
+        b.iter(|| {
+            forwarded::parse(
+                Some(black_box("GET")),
+                Some("https"),
+                Some(black_box("Grafana.Example.com")),
+                Some(black_box("/d/abc/home?orgId=1&from=now-6h")),
+            )
+        })
+    });
+    let rules = compile(&serde_json::json!([
+        {"action": "deny", "users": ["kid"], "hosts": ["overseerr.example.com"]},
+        {"action": "allow", "hosts": ["grafana.example.com"], "paths": ["/public/*"]},
+        {"action": "allow", "networks": ["192.168.1.0/24"], "hosts": ["*.example.com"], "paths": ["/lan"]},
+        {"action": "deny", "paths": ["/private"]}
+    ]))
+    .unwrap();
+    c.bench_function("proxy.rules: 4 rules, none match", |b| {
+        let subject = Subject {
+            ip: "10.0.0.9".parse().unwrap(),
+            session: Some(&view),
+            host: Some("grafana.example.com"),
+            path: Some("/d/abc/home"),
+        };
+        b.iter(|| first_match(black_box(&rules), black_box(&subject)))
     });
     c.bench_function("whole decision (cache hit)", |b| {
         b.iter(|| {

@@ -11,6 +11,7 @@ pub mod crypto;
 pub mod domain;
 pub mod http;
 pub mod plex;
+pub mod proxy_config;
 pub mod settings;
 pub mod sso;
 pub mod store;

@@ -79,6 +79,11 @@ enum Command {
         #[command(subcommand)]
         action: SettingsAction,
     },
+    /// Print a ready reverse-proxy snippet (nginx, Caddy or Traefik) that puts an app behind
+    /// Usher; needs no database.
+    ///
+    /// Example: usher proxy-config --proxy caddy --app grafana --header-auth
+    ProxyConfig(ProxyConfigArgs),
     /// Exit 0 when the server answers /healthz (for container health checks).
     Healthcheck {
         /// Health URL [default: http://<listen>/healthz from the configuration]
@@ -87,6 +92,37 @@ enum Command {
         #[command(flatten)]
         store: StoreArgs,
     },
+}
+
+#[derive(Args, Debug)]
+struct ProxyConfigArgs {
+    /// The reverse proxy in front of the app.
+    #[arg(long, value_enum)]
+    proxy: usher::proxy_config::Proxy,
+    /// App name: grafana, nzbhydra2, calibre-web, plex, tautulli, ombi, overseerr, jellyfin, or
+    /// any other name with --upstream.
+    #[arg(long)]
+    app: String,
+    /// Where the proxy reaches the app [default: the known app's usual port on 127.0.0.1]
+    #[arg(long, value_name = "URL")]
+    upstream: Option<String>,
+    /// Highest group let in: 0 Admin, 1 Co-Admin, 2 Super User, 3 Power User, 4 User,
+    /// 998 anyone signed in, 999 everyone.
+    #[arg(long, default_value_t = 4)]
+    group: i64,
+    /// `subdomain` (app.example.com) or `subdirectory` (example.com/app/).
+    #[arg(long, value_enum, default_value = "subdomain")]
+    mode: usher::proxy_config::Mode,
+    /// Pass the signed-in person to the app in X-WEBAUTH-USER/-EMAIL/-GROUP (Grafana,
+    /// NZBHydra2, Calibre-Web); client-sent identity headers are always stripped.
+    #[arg(long)]
+    header_auth: bool,
+    /// Where the proxy reaches Usher.
+    #[arg(long, value_name = "URL", default_value = "http://127.0.0.1:8420")]
+    usher: String,
+    /// Your domain: apps at APP.DOMAIN (subdomain) or DOMAIN/APP/ (subdirectory).
+    #[arg(long, default_value = "example.com")]
+    domain: String,
 }
 
 #[derive(Subcommand, Debug)]
@@ -216,6 +252,20 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let core = Core::open(config).await?;
             settings_command(&core, action).await?;
             core.store.close().await;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::ProxyConfig(a) => {
+            let opts = usher::proxy_config::Options {
+                proxy: a.proxy,
+                app: a.app.clone(),
+                upstream: a.upstream.clone(),
+                group: a.group,
+                mode: a.mode,
+                header_auth: a.header_auth,
+                usher: a.usher.clone(),
+                domain: a.domain.clone(),
+            };
+            print!("{}", usher::proxy_config::generate(&opts)?);
             Ok(ExitCode::SUCCESS)
         }
         Command::Healthcheck { url, store } => {

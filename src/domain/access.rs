@@ -12,6 +12,7 @@ use std::net::IpAddr;
 use ipnet::IpNet;
 
 use super::group::{GroupId, GUEST};
+use super::rules::Action;
 use super::session::SessionView;
 
 /// A parsed proxy-auth request.
@@ -23,6 +24,9 @@ pub struct AuthRequest<'a> {
     pub allow: Option<Cow<'a, str>>,
     /// Client IPs/CIDRs that are refused even with a session.
     pub deny: Option<Cow<'a, str>>,
+    /// `redirect=1`: forward auth (Caddy, Traefik) may answer a page load with a 302 to the
+    /// sign-in page instead of 401. Never set in nginx snippets: nginx turns a 302 into a 500.
+    pub redirect: bool,
 }
 
 /// Why a request could not be parsed; always answered with 401.
@@ -49,6 +53,7 @@ pub fn parse_request<'a>(
         group: 0,
         allow: None,
         deny: None,
+        redirect: false,
     };
     let mut path_group: Option<&str> = None;
 
@@ -100,6 +105,9 @@ fn parse_query<'a>(
             "group" => query_group = Some(value),
             "whitelist" | "allow" => set_list(&mut req, "allow", value)?,
             "blacklist" | "deny" => set_list(&mut req, "deny", value)?,
+            "redirect" if req.redirect => return Err(Malformed),
+            "redirect" if value == "1" => req.redirect = true,
+            "redirect" => return Err(Malformed),
             _ => {} // Other parameters (cache busters, tracking) are ignored, as nginx may add them.
         }
     }
@@ -164,6 +172,18 @@ pub fn canonical(ip: IpAddr) -> IpAddr {
 /// Decides a parsed request for a client IP and the session found (if any, already checked to
 /// be unexpired).
 pub fn decide(req: &AuthRequest<'_>, client_ip: IpAddr, session: Option<&SessionView>) -> Decision {
+    decide_with_rule(req, client_ip, session, None)
+}
+
+/// [`decide`] with the outcome of the `proxy.rules` setting: the URL's allow list first, then
+/// its deny list, then the first matching rule, then the URL's group threshold. A locked account
+/// never passes as itself.
+pub fn decide_with_rule(
+    req: &AuthRequest<'_>,
+    client_ip: IpAddr,
+    session: Option<&SessionView>,
+    rule: Option<Action>,
+) -> Decision {
     if let Some(allow) = &req.allow {
         if ip_list_contains(allow, client_ip) == Ok(true) {
             return Decision::PassAnonymous;
@@ -173,6 +193,12 @@ pub fn decide(req: &AuthRequest<'_>, client_ip: IpAddr, session: Option<&Session
         if ip_list_contains(deny, client_ip) != Ok(false) {
             return Decision::Refuse;
         }
+    }
+    match (rule, session) {
+        (Some(Action::Deny), _) => return Decision::Refuse,
+        (Some(Action::Allow), Some(s)) if !s.locked => return Decision::PassUser,
+        (Some(Action::Allow), None) => return Decision::PassAnonymous,
+        _ => {}
     }
     match session {
         Some(s) if !s.locked && s.group_id <= req.group => Decision::PassUser,
@@ -203,6 +229,12 @@ mod tests {
         assert_eq!(group("/api/", Some("v1/auth&group=4")), Ok(4));
         assert_eq!(group("/api/v2/auth/", None), Ok(0));
         assert_eq!(group("/api/v2/auth/4", Some("group=4")), Ok(4));
+        assert!(
+            parse_request("/api/v2/auth/4", Some("redirect=1"))
+                .unwrap()
+                .redirect
+        );
+        assert!(!parse_request("/api/v2/auth/4", None).unwrap().redirect);
     }
 
     #[test]
@@ -221,6 +253,8 @@ mod tests {
             ("/api/v2/organizr-auth-1", None),
             ("/api/", Some("v1/authx")),
             ("/api/v2/auth", Some("group=%00")),
+            ("/api/v2/auth/4", Some("redirect=yes")),
+            ("/api/v2/auth/4", Some("redirect=1&redirect=1")),
         ] {
             assert_eq!(group(p, q), Err(Malformed), "{p} {q:?}");
         }
@@ -258,6 +292,7 @@ mod tests {
                 group: g,
                 allow: None,
                 deny: None,
+                redirect: false,
             })
         };
         assert_eq!(
@@ -282,5 +317,37 @@ mod tests {
         assert_eq!(decide(&deny, ip, Some(&view(0, false))), Decision::Refuse);
         let mapped: IpAddr = "::ffff:10.1.2.3".parse().unwrap();
         assert_eq!(decide(&deny, mapped, None), Decision::Refuse);
+    }
+
+    #[test]
+    fn rules_come_after_the_url_lists_and_before_the_threshold() {
+        let ip: IpAddr = "10.1.2.3".parse().unwrap();
+        let admin_only = parse_request("/api/v2/auth/0", None).unwrap();
+        let allow = Some(Action::Allow);
+        let deny = Some(Action::Deny);
+        let user = view(4, false);
+        assert_eq!(
+            decide_with_rule(&admin_only, ip, Some(&user), allow),
+            Decision::PassUser
+        );
+        assert_eq!(
+            decide_with_rule(&admin_only, ip, None, allow),
+            Decision::PassAnonymous
+        );
+        assert_eq!(
+            decide_with_rule(&admin_only, ip, Some(&view(4, true)), allow),
+            Decision::Refuse
+        );
+        assert_eq!(
+            decide_with_rule(&admin_only, ip, Some(&view(0, false)), deny),
+            Decision::Refuse
+        );
+        let listed = parse_request("/api/v2/auth/0/allow/10.0.0.0/8", None).unwrap();
+        assert_eq!(
+            decide_with_rule(&listed, ip, None, deny),
+            Decision::PassAnonymous
+        );
+        let denied = parse_request("/api/v2/auth/999/deny/10.1.2.3", None).unwrap();
+        assert_eq!(decide_with_rule(&denied, ip, None, allow), Decision::Refuse);
     }
 }

@@ -2,7 +2,9 @@
 //! Nothing here knows about HTTP or SQL.
 
 pub mod access;
+pub mod forwarded;
 pub mod group;
+pub mod rules;
 pub mod session;
 pub mod user;
 

@@ -12,6 +12,11 @@ fn trusted(ip: IpAddr, proxies: &[IpNet]) -> bool {
     proxies.iter().any(|n| n.contains(&ip))
 }
 
+/// Whether the socket peer is one of the trusted proxies (IPv4-mapped IPv6 compared as IPv4).
+pub fn is_trusted(peer: IpAddr, proxies: &[IpNet]) -> bool {
+    trusted(canonical(peer), proxies)
+}
+
 fn parse_ip(s: &str) -> Option<IpAddr> {
     let s = s.trim();
     s.parse::<IpAddr>()

@@ -2,23 +2,27 @@
 //! every protected app whether it may pass and as whom.
 //!
 //! Parse the URL, find the cookie, SHA-256 the token, look it up in the cache (the store only on
-//! a miss), decide, set headers. No logging above debug, no hashing beyond the one SHA-256, no
-//! database round trip on a cache hit.
+//! a miss), apply the access rules, decide, set headers. No logging above debug, no hashing
+//! beyond the one SHA-256, no database round trip on a cache hit.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::body::Body;
 use axum::extract::{ConnectInfo, Request, State};
-use axum::http::{HeaderName, StatusCode};
+use axum::http::{header, HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::Response;
 
-use super::client_ip::client_ip;
+use super::client_ip::{client_ip, is_trusted};
 use super::cookies::cookie_values;
+use super::redirect::is_safe;
 use crate::core::Core;
-use crate::domain::access::{decide, ip_list_contains, parse_request, Decision};
+use crate::domain::access::{decide_with_rule, ip_list_contains, parse_request, Decision};
+use crate::domain::forwarded::{self, Forwarded};
 use crate::domain::now;
+use crate::domain::rules::{first_match, Subject};
 use crate::domain::session::hash_cookie_value;
+use crate::domain::SessionView;
 
 static X_ORGANIZR_USER: HeaderName = HeaderName::from_static("x-organizr-user");
 static X_ORGANIZR_EMAIL: HeaderName = HeaderName::from_static("x-organizr-email");
@@ -34,8 +38,32 @@ fn status(code: StatusCode) -> Response {
     r
 }
 
-/// Answers a proxy-auth request: 200 with identity headers, 200 without (allow-listed IP or
-/// guest), or 401 with none.
+/// A header sent exactly once, as text; `Err` when duplicated or not text (a conflict is
+/// never resolved by picking one).
+fn single<'h>(headers: &'h HeaderMap, name: &str) -> Result<Option<&'h str>, ()> {
+    let mut values = headers.get_all(name).iter();
+    match (values.next(), values.next()) {
+        (None, _) => Ok(None),
+        (Some(v), None) => v.to_str().map(Some).map_err(|_| ()),
+        _ => Err(()),
+    }
+}
+
+/// The original request from a trusted proxy's `X-Forwarded-*` headers.
+fn forwarded_of(headers: &HeaderMap) -> Result<Option<Forwarded<'_>>, ()> {
+    forwarded::parse(
+        single(headers, "x-forwarded-method")?,
+        single(headers, "x-forwarded-proto")?,
+        single(headers, "x-forwarded-host")?,
+        single(headers, "x-forwarded-uri")?,
+    )
+    .map_err(|_| ())
+}
+
+/// Answers a proxy-auth request: 200 with identity headers, 200 without (allow-listed IP, an
+/// allow rule, or a guest), or 401 without identity. A page load by nobody-signed-in that
+/// came with `X-Forwarded-*` gets the sign-in address: a 302 with `redirect=1`, else in the
+/// 401's Location.
 pub async fn proxy_auth(
     State(core): State<Arc<Core>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
@@ -47,17 +75,30 @@ pub async fn proxy_auth(
         return status(StatusCode::UNAUTHORIZED);
     };
     let settings = core.settings();
-    let ip = client_ip(peer.ip(), req.headers(), &settings.trusted_proxies);
+    let headers = req.headers();
+    let ip = client_ip(peer.ip(), headers, &settings.trusted_proxies);
+    // X-Forwarded-* are believed only from a trusted proxy; from one, odd values refuse.
+    let fwd = if is_trusted(peer.ip(), &settings.trusted_proxies) {
+        match forwarded_of(headers) {
+            Ok(f) => f,
+            Err(()) => {
+                tracing::debug!("proxy auth: malformed X-Forwarded-* headers");
+                return status(StatusCode::UNAUTHORIZED);
+            }
+        }
+    } else {
+        None
+    };
 
     // The allow list passes without a session, so look at it before any lookup.
     if let Some(allow) = &request.allow {
         if ip_list_contains(allow, ip) == Ok(true) {
-            return status(StatusCode::OK);
+            return anonymous_pass(fwd.is_some());
         }
     }
 
     let mut session = None;
-    for value in cookie_values(req.headers(), &settings.cookie_name).take(2) {
+    for value in cookie_values(headers, &settings.cookie_name).take(2) {
         let Some(hash) = hash_cookie_value(value) else {
             continue;
         };
@@ -68,22 +109,107 @@ pub async fn proxy_auth(
     }
     let session = session.filter(|s| s.expires_at > now());
 
-    match decide(&request, ip, session.as_deref()) {
-        Decision::PassUser => {
-            let s = session.expect("PassUser implies a session");
-            s.touch(now());
-            let mut r = status(StatusCode::OK);
-            let h = r.headers_mut();
-            h.insert(X_ORGANIZR_USER.clone(), s.headers.user.clone());
-            h.insert(X_ORGANIZR_EMAIL.clone(), s.headers.email.clone());
-            h.insert(X_ORGANIZR_GROUP.clone(), s.headers.group_id.clone());
-            h.insert(REMOTE_USER.clone(), s.headers.user.clone());
-            h.insert(REMOTE_EMAIL.clone(), s.headers.email.clone());
-            h.insert(REMOTE_GROUPS.clone(), s.headers.group_name.clone());
-            h.insert(REMOTE_NAME.clone(), s.headers.user.clone());
+    let rule = if settings.proxy_rules.is_empty() {
+        None
+    } else {
+        let subject = Subject {
+            ip,
+            session: session.as_deref(),
+            host: fwd.as_ref().map(Forwarded::hostname),
+            path: fwd.as_ref().map(|f| f.path.as_str()),
+        };
+        first_match(&settings.proxy_rules, &subject)
+    };
+
+    match decide_with_rule(&request, ip, session.as_deref(), rule) {
+        Decision::PassUser => user_pass(session.as_deref().expect("PassUser implies a session")),
+        Decision::PassAnonymous => anonymous_pass(fwd.is_some()),
+        Decision::Refuse => match &fwd {
+            Some(f) if session.is_none() && is_page_load(headers) => {
+                login_redirect(f, &settings, request.redirect)
+            }
+            _ => status(StatusCode::UNAUTHORIZED),
+        },
+    }
+}
+
+fn user_pass(s: &SessionView) -> Response {
+    s.touch(now());
+    let mut r = status(StatusCode::OK);
+    let h = r.headers_mut();
+    h.insert(X_ORGANIZR_USER.clone(), s.headers.user.clone());
+    h.insert(X_ORGANIZR_EMAIL.clone(), s.headers.email.clone());
+    h.insert(X_ORGANIZR_GROUP.clone(), s.headers.group_id.clone());
+    h.insert(REMOTE_USER.clone(), s.headers.user.clone());
+    h.insert(REMOTE_EMAIL.clone(), s.headers.email.clone());
+    h.insert(REMOTE_GROUPS.clone(), s.headers.group_name.clone());
+    h.insert(REMOTE_NAME.clone(), s.headers.user.clone());
+    r
+}
+
+/// A pass without identity. For forward auth the identity headers are sent empty: Caddy 2.6
+/// copies an absent header as the literal placeholder text, which an app would take as a name.
+fn anonymous_pass(forward_auth: bool) -> Response {
+    let mut r = status(StatusCode::OK);
+    if forward_auth {
+        let h = r.headers_mut();
+        for name in [
+            &X_ORGANIZR_USER,
+            &X_ORGANIZR_EMAIL,
+            &X_ORGANIZR_GROUP,
+            &REMOTE_USER,
+            &REMOTE_EMAIL,
+            &REMOTE_GROUPS,
+            &REMOTE_NAME,
+        ] {
+            h.insert(name.clone(), HeaderValue::from_static(""));
+        }
+    }
+    r
+}
+
+fn is_page_load(headers: &HeaderMap) -> bool {
+    let text = |name| {
+        headers
+            .get(name)
+            .and_then(|v: &HeaderValue| v.to_str().ok())
+    };
+    forwarded::is_page_load(text(header::ACCEPT.as_str()), text("x-requested-with"))
+}
+
+/// The sign-in page with `rd` = the original URL in `Location`, but only when the login page
+/// would send the person back there (the redirect allow-list); otherwise a plain 401. With
+/// `redirect=1` (Caddy, Traefik pass the answer on) a 302; for nginx a 401 whose Location the
+/// `error_page 401 = @usher_login` snippet turns into the redirect (nginx makes a 302 a 500).
+fn login_redirect(
+    fwd: &Forwarded<'_>,
+    settings: &crate::settings::Settings,
+    redirect: bool,
+) -> Response {
+    let original = fwd.url();
+    let public = settings.public_url.as_ref().map(|u| u.as_str());
+    // Without public_url the sign-in page lives on the original host, which is then "own".
+    let own_host = if public.is_none() {
+        Some(fwd.host.as_str())
+    } else {
+        None
+    };
+    if !is_safe(&original, settings, own_host) {
+        tracing::debug!(host = %fwd.host, "forward auth: original URL not allowed as a redirect");
+        return status(StatusCode::UNAUTHORIZED);
+    }
+    let mut r = status(if redirect {
+        StatusCode::FOUND
+    } else {
+        StatusCode::UNAUTHORIZED
+    });
+    match HeaderValue::from_str(&forwarded::login_url(public, fwd, &original)) {
+        Ok(location) => {
+            r.headers_mut().insert(header::LOCATION, location);
+            r.headers_mut()
+                .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
             r
         }
-        Decision::PassAnonymous => status(StatusCode::OK),
-        Decision::Refuse => status(StatusCode::UNAUTHORIZED),
+        Err(_) => status(StatusCode::UNAUTHORIZED),
     }
 }

@@ -13,7 +13,9 @@ pub fn safe_redirect(target: Option<&str>, settings: &Settings, own_host: Option
     }
 }
 
-fn is_safe(t: &str, settings: &Settings, own_host: Option<&str>) -> bool {
+/// Whether `t` may be redirected to (see the module comment); `own_host` is the Host the
+/// sign-in page is served on.
+pub fn is_safe(t: &str, settings: &Settings, own_host: Option<&str>) -> bool {
     if t.is_empty()
         || t.len() > 2048
         || t.chars()

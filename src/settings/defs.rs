@@ -32,6 +32,8 @@ pub enum Kind {
     UrlList,
     /// Comma-separated URL paths, each starting with `/`, or null for unset.
     PathList,
+    /// The `proxy.rules` list (see [`crate::domain::rules`]).
+    ProxyRules,
 }
 
 /// One declared setting.
@@ -50,6 +52,7 @@ pub struct Def {
 
 const AUTH: &str = "System Settings / Main / Authentication";
 const GENERAL: &str = "System Settings / Main / General";
+const PROXY: &str = "System Settings / Main / Proxy Auth";
 const PLEX_SSO: &str = "System Settings / Single Sign-On / Plex";
 const SSO: &str = "System Settings / Single Sign-On";
 const TAUTULLI_SSO: &str = "System Settings / Single Sign-On / Tautulli";
@@ -135,6 +138,14 @@ pub const DEFS: &[Def] = &[
         secret: false,
         section: AUTH,
         help: "The throttle window in seconds: failures older than this are forgotten.",
+    },
+    Def {
+        key: "proxy.rules",
+        kind: Kind::ProxyRules,
+        default: "[]",
+        secret: false,
+        section: PROXY,
+        help: "Access rules for the proxy-auth endpoints, checked in order after the URL's allow/deny lists and before its group number; the first match decides. Each is {\"action\": \"allow\"|\"deny\", \"users\": [names], \"groups\": [numbers or names], \"networks\": [CIDRs], \"hosts\": [host or *.domain], \"paths\": [prefix or glob with *]}; a missing condition means any. Host and path rules need a proxy that sends X-Forwarded-Host/-Uri (Caddy, Traefik, the generated nginx snippet). See docs/proxies/rules.md.",
     },
     Def {
         key: "auth_type",

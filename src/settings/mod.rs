@@ -101,6 +101,8 @@ pub struct Settings {
     pub trusted_proxies: Vec<IpNet>,
     pub allowed_redirect_hosts: Vec<String>,
     pub throttle: ThrottleSettings,
+    /// `proxy.rules`, compiled: the hot path only compares.
+    pub proxy_rules: Vec<crate::domain::rules::Rule>,
     pub auth_type: AuthType,
     pub plex: PlexSettings,
 }
@@ -186,6 +188,10 @@ impl Settings {
                 max_failures_per_ip: int_of("login.max_failures_per_ip") as u32,
                 window_seconds: int_of("login.throttle_seconds"),
             },
+            proxy_rules: crate::domain::rules::compile(
+                values.get("proxy.rules").unwrap_or(&json!([])),
+            )
+            .map_err(|r| SettingError::invalid("proxy.rules", r))?,
             auth_type: AuthType::parse(&str_of("auth_type").unwrap_or_default()),
             plex: PlexSettings {
                 token: str_of("plex.token").map(crate::plex::PlexToken::from),
@@ -339,6 +345,16 @@ mod tests {
         let errs = validate_patch(&patch).unwrap_err();
         assert_eq!(errs.len(), 1);
         assert!(errs.contains_key("cookie_domain"));
+        let patch: Map<String, Value> = serde_json::from_value(json!({
+            "remember_days": 3,
+            "proxy.rules": [{"action": "allow"}, {"action": "deny", "networks": ["nope"]}]
+        }))
+        .unwrap();
+        let errs = validate_patch(&patch).unwrap_err();
+        assert!(
+            errs["proxy.rules"].contains("rules[1].networks"),
+            "{errs:?}"
+        );
     }
 
     #[test]

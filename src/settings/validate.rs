@@ -115,6 +115,10 @@ pub fn validate(key: &str, value: &Value) -> Result<Option<Value>, SettingError>
                 .as_str()
                 .trim_end_matches('/'))
         }
+        Kind::ProxyRules => {
+            crate::domain::rules::compile(value).map_err(|r| bad(&r))?;
+            value.clone()
+        }
         Kind::MachineId => match value.as_str().map(str::trim) {
             Some("") => return Ok(None),
             Some(s)

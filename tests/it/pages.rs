@@ -16,7 +16,8 @@ fn location(r: &Response) -> String {
         .to_string()
 }
 
-/// Where GET /login sends a signed-in person who asks for `rd` (or `return`).
+/// Where GET /login offers to send a signed-in person who asks for `rd` (or `return`): the
+/// page shows who is signed in and a Continue link (a redirect could loop with forward auth).
 async fn redirect_for(app: &TestApp, client: &Client, param: &str, target: &str) -> String {
     let r = client
         .get(app.url("/login"))
@@ -24,8 +25,20 @@ async fn redirect_for(app: &TestApp, client: &Client, param: &str, target: &str)
         .send()
         .await
         .unwrap();
-    assert_eq!(r.status(), 303, "{param}={target}");
-    location(&r)
+    assert_eq!(r.status(), 200, "{param}={target}");
+    continue_link(&r.text().await.unwrap())
+}
+
+/// The href of the "Continue" link on a message page, unescaped.
+fn continue_link(html: &str) -> String {
+    assert!(html.contains("Already signed in"), "{html}");
+    let start = html.find("<a href=\"").expect("a Continue link") + 9;
+    let end = start + html[start..].find('"').unwrap();
+    html[start..end]
+        .replace("&amp;", "&")
+        .replace("&#x2f;", "/")
+        .replace("&quot;", "\"")
+        .replace("&#x27;", "'")
 }
 
 async fn form_login(app: &TestApp, client: &Client, fields: &[(&str, &str)]) -> Response {
@@ -246,18 +259,10 @@ async fn redirect_tricks_go_to_the_root() {
         }
     }
     // The decoded-tab form exactly as a browser would send it.
-    let r = c
-        .get(app.url("/login?rd=/%09/evil.com"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(location(&r), "/");
-    let r = c
-        .get(app.url("/login?rd=%2F%2Fevil.com"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(location(&r), "/");
+    for raw in ["/login?rd=/%09/evil.com", "/login?rd=%2F%2Fevil.com"] {
+        let html = c.get(app.url(raw)).send().await.unwrap().text().await;
+        assert_eq!(continue_link(&html.unwrap()), "/", "{raw}");
+    }
 
     let own = format!("http://{}/admin", app.addr);
     let honoured = [
@@ -277,9 +282,14 @@ async fn redirect_tricks_go_to_the_root() {
             );
         }
     }
-    // Signed in without rd: home.
-    let r = c.get(app.url("/login")).send().await.unwrap();
-    assert_eq!(location(&r), "/");
+    // Signed in without rd: home, and the page says who is signed in.
+    let html = c.get(app.url("/login")).send().await.unwrap().text().await;
+    let html = html.unwrap();
+    assert!(
+        html.contains("You are signed in as alice (User)."),
+        "{html}"
+    );
+    assert_eq!(continue_link(&html), "/");
 
     // The form login and the JSON login apply the same check.
     for (rd, expected) in [

@@ -125,16 +125,16 @@ pub async fn login_page(
     let (parts, _) = req.into_parts();
     let rd = q.rd.or(q.ret).unwrap_or_default();
     let settings = core.settings();
-    if session_of(&parts, &core)
-        .await
-        .is_some_and(|s| !s.view.locked)
-    {
-        return Redirect::to(&safe_redirect(
-            Some(&rd),
-            &settings,
-            request_host(&parts.headers),
-        ))
-        .into_response();
+    if let Some(me) = session_of(&parts, &core).await.filter(|s| !s.view.locked) {
+        // A page with a link rather than a redirect: when the app's host does not get the
+        // cookie (wrong cookie_domain), forward auth would send the browser straight back here
+        // and a redirect would loop forever.
+        let target = safe_redirect(Some(&rd), &settings, request_host(&parts.headers));
+        let text = format!(
+            "You are signed in as {} ({}).",
+            me.view.username, me.view.group_name
+        );
+        return message(StatusCode::OK, "Already signed in", &text, Some(&target));
     }
     page(StatusCode::OK, LoginPage::new(&settings, "", &rd))
 }

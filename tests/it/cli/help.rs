@@ -51,6 +51,7 @@ fn help_explains_every_command_and_option() {
         &["settings", "get", "--help"],
         &["settings", "set", "--help"],
         &["healthcheck", "--help"],
+        &["proxy-config", "--help"],
     ] {
         let help = ok(args, None);
         assert!(help.contains("Usage: usher"), "{args:?}: {help}");

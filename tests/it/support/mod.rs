@@ -6,6 +6,7 @@
 #![allow(dead_code)]
 
 pub mod browser;
+pub mod caddy;
 pub mod echo;
 pub mod fake_apps;
 pub mod fake_plex;

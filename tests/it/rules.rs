@@ -1,0 +1,124 @@
+//! `proxy.rules` end to end: allow/deny by user, group, network, host and path, through the
+//! real nginx running the generated snippets (which tell Usher the host and path).
+
+use reqwest::header::ACCEPT;
+use serde_json::{json, Map, Value};
+use usher::proxy_config::Proxy;
+use usher::store::Actor;
+
+use crate::api_login::set_settings;
+use crate::e2e_proxies::{group_stack, session_cookie, through};
+
+#[tokio::test]
+async fn rules_decide_before_the_group_number_first_match_wins() {
+    let s = group_stack(Proxy::Nginx).await;
+    let root = session_cookie(&s.app, "root", 0).await;
+    let alice = session_cookie(&s.app, "alice", 4).await;
+    let gus = session_cookie(&s.app, "gus", 999).await;
+    // The documented example (docs/proxies/rules.md), on this test's host names.
+    let rules = include_str!("../../docs/examples/proxy-rules.json")
+        .replace("\"kid\"", "\"ALICE\"")
+        .replace("overseerr.example.com", "g998.example.com")
+        .replace("grafana.example.com", "g0.example.com")
+        .replace("tautulli.example.com", "g4.example.com");
+    let rules: Value = serde_json::from_str(&rules).expect("the documented rules are JSON");
+    set_settings(&s.app, json!({ "proxy.rules": rules })).await;
+    let html = [(ACCEPT.as_str(), "text/html")];
+    // A deny rule for one user; others keep their group rights.
+    assert_eq!(
+        through(&s, "g998.example.com", "/", Some(&alice), &[])
+            .await
+            .status,
+        401
+    );
+    let r = through(&s, "g998.example.com", "/", Some(&root), &[]).await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.app_headers["x-webauth-user"], "root");
+    // An allow rule by host and path glob opens part of the admin-only app to everyone.
+    let r = through(&s, "g0.example.com", "/public/logo.png", None, &[]).await;
+    assert_eq!(r.status, 200);
+    assert!(r.app_headers.get("x-webauth-user").is_none());
+    let r = through(&s, "g0.example.com", "/public/x", Some(&alice), &[]).await;
+    assert_eq!(
+        r.app_headers["x-webauth-user"], "alice",
+        "named when signed in"
+    );
+    for path in [
+        "/publicx",
+        "/",
+        "/public/%2e%2e/admin",
+        "/public/..%2fadmin",
+    ] {
+        let r = through(&s, "g0.example.com", path, None, &html).await;
+        assert_ne!(r.status, 200, "{path}");
+    }
+    // Networks: the client address nginx saw (loopback here).
+    assert_eq!(
+        through(&s, "g4.example.com", "/lan", None, &[])
+            .await
+            .status,
+        200
+    );
+    assert_eq!(
+        through(
+            &s,
+            "g4.example.com",
+            "/lan",
+            None,
+            &[("X-Forwarded-For", "8.8.8.8")]
+        )
+        .await
+        .status,
+        200
+    );
+    // Groups by name.
+    assert_eq!(
+        through(&s, "g4.example.com", "/guests", Some(&gus), &[])
+            .await
+            .status,
+        200
+    );
+    assert_eq!(
+        through(&s, "g4.example.com", "/other", Some(&gus), &[])
+            .await
+            .status,
+        401
+    );
+    // A deny rule beats even the open app and an admin.
+    assert_eq!(
+        through(&s, "g999.example.com", "/private", Some(&root), &[])
+            .await
+            .status,
+        401
+    );
+    assert_eq!(
+        through(&s, "g999.example.com", "/open", None, &[])
+            .await
+            .status,
+        200
+    );
+}
+
+#[tokio::test]
+async fn a_bad_rule_refuses_the_whole_change_and_names_rule_and_field() {
+    let app = crate::support::TestApp::spawn().await;
+    let patch: Map<String, Value> = serde_json::from_value(json!({
+        "remember_days": 3,
+        "proxy.rules": [
+            {"action": "allow", "networks": ["192.168.1.0/24"]},
+            {"action": "deny", "paths": ["/ok"], "networks": ["10.0.0.0/33"]}
+        ]
+    }))
+    .unwrap();
+    let errors = app
+        .core
+        .update_settings(&patch, &Actor::cli())
+        .await
+        .unwrap()
+        .unwrap_err();
+    let message = &errors["proxy.rules"];
+    assert!(message.contains("rules[1].networks"), "{message}");
+    assert!(message.contains("10.0.0.0/33"), "{message}");
+    assert_eq!(app.core.settings().remember_days, 7, "nothing applied");
+    assert!(app.core.settings().proxy_rules.is_empty());
+}
