@@ -7,6 +7,7 @@ pub mod plex;
 pub mod sessions;
 pub mod setup;
 pub mod sso;
+pub mod sso_debug;
 pub mod throttle;
 
 use std::net::IpAddr;

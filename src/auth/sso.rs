@@ -58,6 +58,18 @@ impl Core {
         user: &User,
         identity: Identity,
     ) -> Vec<CookiePlan> {
+        self.run_sso_keeping(session_id, user, identity, &[]).await
+    }
+
+    /// [`run_sso`](Self::run_sso), keeping a `previous` successful record of any app instance
+    /// that now lacks credentials (a refresh has no password; the earlier sign-in still stands).
+    pub async fn run_sso_keeping(
+        &self,
+        session_id: i64,
+        user: &User,
+        identity: Identity,
+        previous: &[SsoRecord],
+    ) -> Vec<CookiePlan> {
         let settings = self.settings().clone();
         let plan = plan(&settings, user.group_id);
         let mut records = Vec::new();
@@ -84,6 +96,16 @@ impl Core {
             let outcomes = run(&plan.apps, Arc::new(identity), plan.per_app, plan.overall).await;
             for outcome in &outcomes {
                 records.push(self.record_outcome(user, outcome, &mut cookies));
+            }
+        }
+        for r in records.iter_mut() {
+            if r.error_code.as_deref() == Some("no_credentials") {
+                if let Some(kept) = previous
+                    .iter()
+                    .find(|p| p.ok && p.app == r.app && p.instance == r.instance)
+                {
+                    *r = kept.clone();
+                }
             }
         }
         if let Err(e) = self.store.replace_session_sso(session_id, &records).await {

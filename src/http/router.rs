@@ -11,7 +11,7 @@ use axum::routing::{any, delete, get, post};
 use axum::Router;
 use tower_http::set_header::SetResponseHeaderLayer;
 
-use super::api::{account, admin, plex, plex_admin, settings};
+use super::api::{account, admin, plex, plex_admin, settings, sso};
 use super::error::ApiError;
 use super::proxy_auth::proxy_auth;
 use super::views;
@@ -73,6 +73,10 @@ pub fn router(core: Arc<Core>) -> Router {
         )
         .route("/api/v2/plex/servers", get(plex_admin::list_servers))
         .route("/api/v2/plex/validate", get(plex_admin::validate))
+        .route("/api/v2/sso/launch", get(sso::launch))
+        .route("/api/v2/sso/refresh", post(sso::refresh))
+        .route("/api/v2/sso/debug", get(sso::debug))
+        .route("/api/v2/sso/test/{app}", post(sso::test))
         .route("/healthz", get(account::healthz))
         .layer(SetResponseHeaderLayer::overriding(
             header::CACHE_CONTROL,

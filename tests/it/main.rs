@@ -24,4 +24,5 @@ mod proxy_auth;
 mod proxy_config;
 mod rules;
 mod sso_apps;
+mod sso_login;
 mod sso_records;

@@ -5,6 +5,7 @@ pub mod admin;
 pub mod plex;
 pub mod plex_admin;
 pub mod settings;
+pub mod sso;
 
 use axum::http::{header, HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Response};
