@@ -189,6 +189,18 @@ impl Core {
         out
     }
 
+    /// True when an app is about to forget (or has forgotten) this session's sign-in: within an
+    /// hour of the lifetime it announced. The portal then calls refresh.
+    pub async fn sso_refresh_due(&self, hash: &TokenHash) -> bool {
+        let soon = now() + 3600;
+        self.store
+            .session_sso(&hash_hex(hash))
+            .await
+            .unwrap_or_default()
+            .iter()
+            .any(|r| r.ok && r.expires_at.is_some_and(|at| at <= soon))
+    }
+
     /// The localStorage items of this session's successful SSOs (for the portal page to write).
     pub async fn sso_storage(&self, hash: &TokenHash) -> BTreeMap<String, String> {
         let records = self

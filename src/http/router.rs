@@ -92,6 +92,8 @@ pub fn router(core: Arc<Core>) -> Router {
         .route("/plex/return", get(views::plex::finish))
         .route("/assets/usher.css", get(views::stylesheet))
         .route("/assets/plex-login.js", get(views::plex_login_script))
+        .route("/assets/sso.js", get(views::sso::script))
+        .route("/sso/handoff", get(views::sso::handoff))
         .layer(SetResponseHeaderLayer::if_not_present(
             header::CONTENT_SECURITY_POLICY,
             HeaderValue::from_static(

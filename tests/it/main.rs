@@ -10,6 +10,7 @@ mod docs;
 mod e2e_browser;
 mod e2e_nginx;
 mod e2e_proxies;
+mod e2e_sso;
 mod hardening;
 mod pages;
 mod plex_accounts;

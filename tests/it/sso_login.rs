@@ -464,3 +464,73 @@ async fn a_plex_sign_in_hands_over_the_plex_token_and_refresh_renews_the_apps() 
     assert_eq!(row["last"][0]["error_code"], "no_credentials", "{row}");
     plex.app.stop().await;
 }
+
+#[tokio::test]
+async fn a_sign_in_with_browser_items_goes_through_the_hand_over_page_and_refresh_comes_due() {
+    let app = TestApp::spawn().await;
+    app.add_user("alice", 4).await;
+    let apps = Apps::start(None).await;
+    set_settings(
+        &app,
+        json!({"sso.ombi.enabled": true, "sso.ombi.url": apps.ombi.base_url()}),
+    )
+    .await;
+    let client = app.client();
+    let r = client
+        .post(app.url("/api/v2/login"))
+        .json(&json!({"username": "alice", "password": PASSWORD, "rd": "/apps/ombi/"}))
+        .send()
+        .await
+        .unwrap();
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(
+        body["redirect"], "/sso/handoff?rd=%2Fapps%2Fombi%2F",
+        "{body}"
+    );
+    let page = client
+        .get(app.url("/sso/handoff?rd=%2Fapps%2Fombi%2F"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 200);
+    let html = page.text().await.unwrap();
+    assert!(html.contains(r#"data-next="/apps/ombi/""#), "{html}");
+    assert!(html.contains(r#"<script src="/assets/sso.js">"#));
+    // The hand-over page never forwards off-site, and wants a session.
+    let evil = client
+        .get(app.url("/sso/handoff?rd=https%3A%2F%2Fevil.example%2F"))
+        .send()
+        .await
+        .unwrap();
+    assert!(evil.text().await.unwrap().contains(r#"data-next="/""#));
+    let anonymous = app
+        .client()
+        .get(app.url("/sso/handoff?rd=%2F"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(anonymous.status(), 303);
+
+    let (_, launch) = app.get_json(&client, "/api/v2/sso/launch").await;
+    assert_eq!(launch["refresh_due"], false, "Ombi's token lasts a year");
+    // An hour before Ombi would forget the sign-in, the portal is told to refresh.
+    let db = crate::api_login::db(&app).await;
+    sqlx::query("UPDATE session_sso SET expires_at = $1")
+        .bind(usher::domain::now() + 600)
+        .execute(&db)
+        .await
+        .unwrap();
+    let (_, launch) = app.get_json(&client, "/api/v2/sso/launch").await;
+    assert_eq!(launch["refresh_due"], true);
+    // Without a Plex token or the typed password, refresh keeps what the sign-in set.
+    let r = client
+        .post(app.url("/api/v2/sso/refresh"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["apps"][0]["ok"], true, "{body}");
+    assert!(body["storage"]["id_token"].is_string());
+    app.stop().await;
+}

@@ -54,8 +54,11 @@ pub async fn login(
         use secrecy::ExposeSecret;
         sign_in_cookies(&core, &signed_in, Some(password.expose_secret())).await
     };
-    let settings = core.settings();
-    let redirect = safe_redirect(body.rd.as_deref(), &settings, request_host(&headers));
+    let redirect = {
+        let settings = core.settings();
+        safe_redirect(body.rd.as_deref(), &settings, request_host(&headers))
+    };
+    let redirect = crate::http::views::sso::after_sign_in(&core, &signed_in, redirect).await;
     let resp = Json(json!({
         "user": signed_in.user,
         "expires_at": signed_in.expires_at,

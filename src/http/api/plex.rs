@@ -180,8 +180,14 @@ pub async fn poll_pin(
             Ok((StatusCode::ACCEPTED, Json(json!({"status": "pending"}))).into_response())
         }
         Ok(LoginPinOutcome::SignedIn(signed_in, rd)) => {
-            let settings = core.settings();
-            let redirect = safe_redirect(rd.as_deref(), &settings, request_host(&headers));
+            let mut set = crate::http::signin::sign_in_cookies(&core, &signed_in, None).await;
+            set.push(clear_pending(&core));
+            let redirect = {
+                let settings = core.settings();
+                safe_redirect(rd.as_deref(), &settings, request_host(&headers))
+            };
+            let redirect =
+                crate::http::views::sso::after_sign_in(&core, &signed_in, redirect).await;
             let resp = Json(json!({
                 "status": "signed_in",
                 "user": signed_in.user,
@@ -189,8 +195,6 @@ pub async fn poll_pin(
                 "redirect": redirect,
             }))
             .into_response();
-            let mut set = crate::http::signin::sign_in_cookies(&core, &signed_in, None).await;
-            set.push(clear_pending(&core));
             Ok(with_cookies(resp, set))
         }
         Err(e) if is_final(&e) => {

@@ -26,7 +26,8 @@ use crate::sso::{Identity, Outcome};
 /// Usher's own origin to write. Same-origin JSON only; never in a cookie.
 pub async fn launch(State(core): State<Arc<Core>>, me: SignedIn) -> Response {
     let storage = core.sso_storage(&me.hash).await;
-    Json(json!({ "storage": storage })).into_response()
+    let refresh_due = core.sso_refresh_due(&me.hash).await;
+    Json(json!({ "storage": storage, "refresh_due": refresh_due })).into_response()
 }
 
 /// `POST /api/v2/sso/refresh`: signs this session into its apps again (with the Plex token, the

@@ -18,6 +18,7 @@ use crate::auth::{AuthError, PasswordLogin};
 use crate::core::Core;
 
 pub mod plex;
+pub mod sso;
 
 #[derive(Template)]
 #[template(path = "login.html")]
@@ -188,6 +189,7 @@ pub async fn login_submit(State(core): State<Arc<Core>>, req: Request) -> Respon
                 )
                 .await
             };
+            let target = sso::after_sign_in(&core, &signed_in, target).await;
             with_cookies(Redirect::to(&target).into_response(), cookies)
         }
         Err(e) => {

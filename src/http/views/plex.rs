@@ -83,6 +83,7 @@ pub async fn finish(
             let target = safe_redirect(rd.as_deref(), &settings, request_host(&parts.headers));
             let mut set = crate::http::signin::sign_in_cookies(&core, &signed_in, None).await;
             set.push(clear_pending(&core));
+            let target = super::sso::after_sign_in(&core, &signed_in, target).await;
             with_cookies(Redirect::to(&target).into_response(), set)
         }
         Ok(LoginPinOutcome::Pending) => message(

@@ -7,6 +7,7 @@
 pub mod jellyfin;
 pub mod ombi;
 pub mod overseerr;
+pub mod pms;
 pub mod tautulli;
 
 use std::net::SocketAddr;

@@ -1,0 +1,61 @@
+//! The hand-over page between sign-in and the place people were going: it writes the
+//! localStorage items of apps served under Usher's own origin (assets/sso.js), then continues.
+
+use std::sync::Arc;
+
+use askama::Template;
+use axum::extract::{Query, Request, State};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+
+use super::{page, ReturnTo};
+use crate::auth::SignedIn;
+use crate::core::Core;
+use crate::http::api::request_host;
+use crate::http::extract::session_of;
+use crate::http::redirect::safe_redirect;
+
+#[derive(Template)]
+#[template(path = "handoff.html")]
+struct HandoffPage {
+    next: String,
+}
+
+/// `GET /sso/handoff?rd=…`: writes the apps' browser items, then goes on to `rd` (checked again).
+pub async fn handoff(
+    State(core): State<Arc<Core>>,
+    Query(q): Query<ReturnTo>,
+    req: Request,
+) -> Response {
+    let (parts, _) = req.into_parts();
+    if session_of(&parts, &core).await.is_none() {
+        return Redirect::to("/login").into_response();
+    }
+    let settings = core.settings();
+    let rd = q.rd.or(q.ret);
+    let next = safe_redirect(rd.as_deref(), &settings, request_host(&parts.headers));
+    page(StatusCode::OK, HandoffPage { next })
+}
+
+/// Where a sign-in should send the browser: through the hand-over page when SSO left items for
+/// this origin's localStorage, else straight to `target`.
+pub async fn after_sign_in(core: &Core, signed_in: &SignedIn, target: String) -> String {
+    if core.sso_storage(&signed_in.token.hash()).await.is_empty() {
+        return target;
+    }
+    let mut url = url::Url::parse("http://usher.invalid/sso/handoff").expect("static URL");
+    url.query_pairs_mut().append_pair("rd", &target);
+    format!("/sso/handoff?{}", url.query().unwrap_or_default())
+}
+
+/// `GET /assets/sso.js`.
+pub async fn script() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=3600"),
+        ],
+        include_str!("../../../assets/sso.js"),
+    )
+        .into_response()
+}
