@@ -9,9 +9,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
-use super::{
-    password_of, Check, Grant, Identity, SsoApp, SsoError, SsoFuture, StorageItem, Upstream,
-};
+use super::{password_of, Check, Grant, Identity, SsoError, StorageItem, Upstream};
 
 const APP: &str = "Jellyfin";
 
@@ -130,20 +128,4 @@ impl Jellyfin {
     }
 }
 
-impl SsoApp for Jellyfin {
-    fn app(&self) -> &'static str {
-        APP
-    }
-
-    fn instance(&self) -> String {
-        self.up.base.to_string()
-    }
-
-    fn sign_in<'a>(&'a self, who: &'a Identity) -> SsoFuture<'a, Grant> {
-        Box::pin(self.sign_in_inner(who))
-    }
-
-    fn check(&self) -> SsoFuture<'_, Check> {
-        Box::pin(self.check_inner())
-    }
-}
+sso_app!(Jellyfin);

@@ -7,6 +7,33 @@
 //! only its own SSO, never the login. Nothing here touches the router or the store: the caller
 //! (the sign-in flow) turns the [`Outcome`]s into cookies and per-session records.
 
+/// Implements [`SsoApp`] for an app module's type: its `APP` name, `up: Upstream`, and inherent
+/// `sign_in_inner` / `check_inner` methods (one place for what every app module shares).
+macro_rules! sso_app {
+    ($ty:ty) => {
+        impl $crate::sso::SsoApp for $ty {
+            fn app(&self) -> &'static str {
+                APP
+            }
+
+            fn instance(&self) -> String {
+                self.up.base.to_string()
+            }
+
+            fn sign_in<'a>(
+                &'a self,
+                who: &'a $crate::sso::Identity,
+            ) -> $crate::sso::SsoFuture<'a, $crate::sso::Grant> {
+                Box::pin(self.sign_in_inner(who))
+            }
+
+            fn check(&self) -> $crate::sso::SsoFuture<'_, $crate::sso::Check> {
+                Box::pin(self.check_inner())
+            }
+        }
+    };
+}
+
 pub mod jellyfin;
 pub mod ombi;
 pub mod overseerr;

@@ -10,8 +10,8 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::{
-    parse_utc, password_of, Check, CookiePlan, Fallback, Grant, Identity, SsoApp, SsoError,
-    SsoFuture, StorageItem, Upstream,
+    parse_utc, password_of, Check, CookiePlan, Fallback, Grant, Identity, SsoError, StorageItem,
+    Upstream,
 };
 
 const APP: &str = "Ombi";
@@ -148,20 +148,4 @@ impl Ombi {
     }
 }
 
-impl SsoApp for Ombi {
-    fn app(&self) -> &'static str {
-        APP
-    }
-
-    fn instance(&self) -> String {
-        self.up.base.to_string()
-    }
-
-    fn sign_in<'a>(&'a self, who: &'a Identity) -> SsoFuture<'a, Grant> {
-        Box::pin(self.sign_in_inner(who))
-    }
-
-    fn check(&self) -> SsoFuture<'_, Check> {
-        Box::pin(self.check_inner())
-    }
-}
+sso_app!(Ombi);

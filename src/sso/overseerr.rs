@@ -8,8 +8,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde_json::json;
 
 use super::{
-    password_of, response_cookies, Check, CookiePlan, Fallback, Grant, Identity, SsoApp, SsoError,
-    SsoFuture, Upstream,
+    password_of, response_cookies, Check, CookiePlan, Fallback, Grant, Identity, SsoError, Upstream,
 };
 
 const APP: &str = "Overseerr";
@@ -150,20 +149,4 @@ impl Overseerr {
     }
 }
 
-impl SsoApp for Overseerr {
-    fn app(&self) -> &'static str {
-        APP
-    }
-
-    fn instance(&self) -> String {
-        self.up.base.to_string()
-    }
-
-    fn sign_in<'a>(&'a self, who: &'a Identity) -> SsoFuture<'a, Grant> {
-        Box::pin(self.sign_in_inner(who))
-    }
-
-    fn check(&self) -> SsoFuture<'_, Check> {
-        Box::pin(self.check_inner())
-    }
-}
+sso_app!(Overseerr);

@@ -8,8 +8,8 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
 use super::{
-    password_of, response_cookies, retry_after, Check, CookiePlan, Grant, Identity, SsoApp,
-    SsoError, SsoFuture, Upstream,
+    password_of, response_cookies, retry_after, Check, CookiePlan, Grant, Identity, SsoError,
+    Upstream,
 };
 
 const APP: &str = "Tautulli";
@@ -214,23 +214,7 @@ impl Tautulli {
     }
 }
 
-impl SsoApp for Tautulli {
-    fn app(&self) -> &'static str {
-        APP
-    }
-
-    fn instance(&self) -> String {
-        self.up.base.to_string()
-    }
-
-    fn sign_in<'a>(&'a self, who: &'a Identity) -> SsoFuture<'a, Grant> {
-        Box::pin(self.sign_in_inner(who))
-    }
-
-    fn check(&self) -> SsoFuture<'_, Check> {
-        Box::pin(self.check_inner())
-    }
-}
+sso_app!(Tautulli);
 
 /// The `content` of `<meta name="{name}" content="…">`, attributes in any order.
 fn meta_content(page: &str, name: &str) -> Option<String> {
