@@ -6,6 +6,7 @@
 //! about hosts or paths cannot be checked when the proxy did not say which host or path was
 //! asked for: an `allow` rule then does not match, a `deny` rule does (fail closed).
 
+use std::borrow::Cow;
 use std::net::IpAddr;
 
 use ipnet::IpNet;
@@ -54,11 +55,38 @@ pub struct Subject<'a> {
 
 /// The action of the first matching rule, if any.
 pub fn first_match(rules: &[Rule], subject: &Subject<'_>) -> Option<Action> {
-    rules.iter().find(|r| r.matches(subject)).map(|r| r.action)
+    let deny_path = subject.path.map(deny_form);
+    rules
+        .iter()
+        .find(|r| r.matches(subject, deny_path.as_deref()))
+        .map(|r| r.action)
+}
+
+/// The path as `deny` rules see it: lower case, and `;params` cut from every segment
+/// (`/Radarr/API;x/v3` → `/radarr/api/v3`), because ASP.NET and Java apps route those to the
+/// same handler. Borrowed when there is nothing to change (the usual case: no allocation).
+pub fn deny_form(path: &str) -> Cow<'_, str> {
+    if !path
+        .bytes()
+        .any(|b| b.is_ascii_uppercase() || b == b';' || !b.is_ascii())
+    {
+        return Cow::Borrowed(path);
+    }
+    let mut out = String::with_capacity(path.len());
+    for (i, segment) in path.split('/').enumerate() {
+        if i > 0 {
+            out.push('/');
+        }
+        let name = segment.split_once(';').map_or(segment, |(name, _)| name);
+        out.extend(name.chars().flat_map(char::to_lowercase));
+    }
+    Cow::Owned(out)
 }
 
 impl Rule {
-    fn matches(&self, s: &Subject<'_>) -> bool {
+    /// `deny_path` is the subject's path in [`deny_form`], used by deny rules (whose patterns
+    /// are lower-cased when compiled); allow rules match the path exactly as it came.
+    fn matches(&self, s: &Subject<'_>, deny_path: Option<&str>) -> bool {
         let unknown = self.action == Action::Deny; // what an unanswerable condition counts as
         let user_ok = self.users.is_empty()
             || s.session
@@ -75,8 +103,13 @@ impl Rule {
         let host_ok = self.hosts.is_empty()
             || s.host
                 .map_or(unknown, |h| self.hosts.iter().any(|p| host_matches(p, h)));
+        let path = if self.action == Action::Deny {
+            deny_path
+        } else {
+            s.path
+        };
         let path_ok = self.paths.is_empty()
-            || s.path.map_or(unknown, |p| {
+            || path.map_or(unknown, |p| {
                 self.paths.iter().any(|pat| path_matches(pat, p))
             });
         user_ok && group_ok && net_ok && host_ok && path_ok
@@ -217,7 +250,7 @@ fn compile_one(item: &Value) -> Result<Rule, (&'static str, String)> {
             }
         })
         .collect::<Result<_, _>>()?;
-    let paths = strings(obj.get("paths"), "paths")?
+    let paths: Vec<String> = strings(obj.get("paths"), "paths")?
         .into_iter()
         .map(|p| {
             if p.starts_with('/') && !p.contains("..") && !p.bytes().any(|b| b < b' ' || b == b'\\')
@@ -231,6 +264,14 @@ fn compile_one(item: &Value) -> Result<Rule, (&'static str, String)> {
             }
         })
         .collect::<Result<_, _>>()?;
+    // Deny patterns compare with the path in deny_form, so they are lower-cased the same way.
+    let paths = match action {
+        Action::Deny => paths
+            .into_iter()
+            .map(|p| p.chars().flat_map(char::to_lowercase).collect())
+            .collect(),
+        Action::Allow => paths,
+    };
     Ok(Rule {
         action,
         users,
@@ -357,6 +398,42 @@ mod tests {
         assert!(!path_matches("/api/*/status", "/api/v2/status/x"));
         assert!(path_matches("/sonarr/", "/sonarr/x"));
         assert!(!path_matches("/sonarr", "/sonarrx"));
+    }
+
+    #[test]
+    fn deny_paths_ignore_case_and_params_but_allow_paths_stay_strict() {
+        let deny =
+            compile(&json!([{"action": "deny", "paths": ["/radarr/api", "/Admin/*"]}])).unwrap();
+        let at = |path| first_match(&deny, &subject("10.0.0.1", None, None, Some(path)));
+        for path in [
+            "/radarr/api",
+            "/radarr/api/v3",
+            "/radarr/API/v3",
+            "/RADARR/Api",
+            "/radarr/api;x/v3",
+            "/radarr;jsessionid=1/api/v3",
+            "/radarr/api;",
+            "/admin/users",
+            "/ADMIN;x/users",
+        ] {
+            assert_eq!(at(path), Some(Action::Deny), "{path}");
+        }
+        for path in ["/radarr/apix", "/radarr/ap;i/v3", "/sonarr/api"] {
+            assert_eq!(at(path), None, "{path}");
+        }
+        let allow = compile(&json!([{"action": "allow", "paths": ["/public"]}])).unwrap();
+        let at = |path| first_match(&allow, &subject("10.0.0.1", None, None, Some(path)));
+        assert_eq!(at("/public/x"), Some(Action::Allow));
+        for path in ["/PUBLIC/x", "/public;x/y", "/Public"] {
+            assert_eq!(at(path), None, "{path}: allow rules match exactly");
+        }
+    }
+
+    #[test]
+    fn deny_form_borrows_when_nothing_changes() {
+        assert!(matches!(deny_form("/radarr/api/v3"), Cow::Borrowed(_)));
+        assert_eq!(deny_form("/A;b=1/C;d;e/f"), "/a/c/f");
+        assert_eq!(deny_form("/ÄPI;x"), "/äpi");
     }
 
     #[test]

@@ -1,9 +1,9 @@
-//! The client's IP: the socket peer, or what a trusted proxy says in `X-Real-IP` /
-//! `X-Forwarded-For`. Headers from anyone else are ignored.
+//! The client's IP: the socket peer, or what a trusted proxy says in `X-Forwarded-For` (or
+//! `X-Real-IP` without it). Headers from anyone else are ignored.
 
 use std::net::{IpAddr, SocketAddr};
 
-use axum::http::{HeaderMap, HeaderValue};
+use axum::http::HeaderMap;
 use ipnet::IpNet;
 
 use crate::domain::access::canonical;
@@ -35,23 +35,21 @@ fn single(headers: &HeaderMap, name: &str) -> Option<IpAddr> {
 
 /// Resolves the client IP for a request from `peer`.
 ///
-/// From a trusted proxy: `X-Real-IP` when it is one valid address; otherwise `X-Forwarded-For`
-/// walked from the right, skipping trusted hops, stopping at the first untrusted one (a client
-/// can prepend anything, but cannot append after its proxy). Malformed entries end the walk.
+/// From a trusted proxy: `X-Forwarded-For` walked from the right, skipping trusted hops,
+/// stopping at the first untrusted one (a client can prepend anything, but cannot append after
+/// its proxy); malformed entries end the walk. `X-Real-IP` (one valid address) only when there
+/// is no `X-Forwarded-For`: some proxies pass a client's own `X-Real-IP` through unchanged.
 pub fn client_ip(peer: IpAddr, headers: &HeaderMap, proxies: &[IpNet]) -> IpAddr {
     let peer = canonical(peer);
     if !trusted(peer, proxies) {
         return peer;
     }
-    if let Some(ip) = single(headers, "x-real-ip") {
-        return ip;
+    let mut hops = headers.get_all("x-forwarded-for").iter().rev().peekable();
+    if hops.peek().is_none() {
+        return single(headers, "x-real-ip").unwrap_or(peer);
     }
     let mut candidate = peer;
-    let hops = headers
-        .get_all("x-forwarded-for")
-        .iter()
-        .collect::<Vec<&HeaderValue>>();
-    for value in hops.iter().rev() {
+    for value in hops {
         let Ok(text) = value.to_str() else {
             return candidate;
         };
@@ -71,6 +69,7 @@ pub fn client_ip(peer: IpAddr, headers: &HeaderMap, proxies: &[IpNet]) -> IpAddr
 #[cfg(test)]
 mod tests {
     use super::*;
+    use axum::http::HeaderValue;
 
     fn nets() -> Vec<IpNet> {
         vec!["127.0.0.0/8".parse().unwrap(), "::1/128".parse().unwrap()]
@@ -136,6 +135,47 @@ mod tests {
             client_ip(
                 "::ffff:127.0.0.1".parse().unwrap(),
                 &h(&[("x-real-ip", "198.51.100.7")]),
+                &nets()
+            )
+            .to_string(),
+            "198.51.100.7"
+        );
+    }
+
+    #[test]
+    fn forwarded_for_wins_over_a_passed_through_real_ip() {
+        let p: IpAddr = "127.0.0.1".parse().unwrap();
+        // Caddy appends the client to X-Forwarded-For but passes the client's X-Real-IP on.
+        assert_eq!(
+            client_ip(
+                p,
+                &h(&[
+                    ("x-real-ip", "10.9.9.9"),
+                    ("x-forwarded-for", "198.51.100.7")
+                ]),
+                &nets()
+            )
+            .to_string(),
+            "198.51.100.7"
+        );
+        // Every hop trusted: the leftmost, never the X-Real-IP beside it.
+        assert_eq!(
+            client_ip(
+                p,
+                &h(&[("x-real-ip", "10.9.9.9"), ("x-forwarded-for", "127.0.0.2")]),
+                &nets()
+            )
+            .to_string(),
+            "127.0.0.2"
+        );
+        // Several header lines are walked from the last one back.
+        assert_eq!(
+            client_ip(
+                p,
+                &h(&[
+                    ("x-forwarded-for", "203.0.113.1"),
+                    ("x-forwarded-for", "198.51.100.7, 127.0.0.3"),
+                ]),
                 &nets()
             )
             .to_string(),

@@ -149,6 +149,8 @@ fn user_pass(s: &SessionView) -> Response {
 
 /// A pass without identity. For forward auth the identity headers are sent empty: Caddy 2.6
 /// copies an absent header as the literal placeholder text, which an app would take as a name.
+/// Newer Caddy skips empty values instead, so the generated Caddyfile removes every client
+/// copy of these headers before `forward_auth` runs (see `proxy_config::caddy`).
 fn anonymous_pass(forward_auth: bool) -> Response {
     let mut r = status(StatusCode::OK);
     if forward_auth {

@@ -5,19 +5,27 @@ use std::fmt::Write as _;
 
 use super::{command_line, Mode, Options, IDENTITY_HEADERS};
 
-const NGINX_AUTH_LOCATIONS: &str = r#"    # Asked before every protected request; /usher-auth/N = "may this person pass at group N?".
+const NGINX_AUTH_LOCATIONS: &str = r#"    # The host nginx chose this server block by ($host: the request line's host when it has
+    # one, else Host), plus the port the browser used, so the sign-in redirect comes back.
+    set $usher_host $host;
+    if ($http_host ~ "(:[0-9]+)$") {
+        set $usher_host $host$1;
+    }
+
+    # Asked before every protected request; /usher-auth/N = "may this person pass at group N?".
     # The X-Forwarded-* lines tell Usher the original URL (for access rules and the sign-in
-    # redirect) and replace anything a client sent under those names.
-    location ~ ^/usher-auth/(.*) {
+    # redirect) and replace anything a client sent under those names. No variables in
+    # proxy_pass: a host name is then resolved at start-up and needs no `resolver`.
+    location ^~ /usher-auth/ {
         internal;
-        proxy_pass USHER/api/v2/auth/$1;
+        proxy_pass USHER/api/v2/auth/;
         proxy_pass_request_body off;
         proxy_set_header Content-Length "";
         proxy_set_header X-Real-IP $remote_addr;
         proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
         proxy_set_header X-Forwarded-Method $request_method;
         proxy_set_header X-Forwarded-Proto $scheme;
-        proxy_set_header X-Forwarded-Host $http_host;
+        proxy_set_header X-Forwarded-Host $usher_host;
         proxy_set_header X-Forwarded-Uri $request_uri;
     }
 
@@ -90,7 +98,7 @@ pub(super) fn nginx(opts: &Options, upstream: &str) -> String {
                 s,
                 "# {app} at /{app}/ on Usher's host. Goes inside that server {{ }} block, which also\n\
                  # passes / to Usher (its sign-in page and cookie then cover the app). Set the app's\n\
-                 # URL base to /{app}. The two Usher locations are needed once per server block.\n",
+                 # URL base to /{app}. The Usher lines above the app's location go once per server block.\n",
                 app = opts.app
             );
             s.push_str(&auth);

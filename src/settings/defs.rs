@@ -105,7 +105,7 @@ pub const DEFS: &[Def] = &[
         default: "[\"127.0.0.0/8\", \"::1/128\"]",
         secret: false,
         section: AUTH,
-        help: "Proxies whose X-Forwarded-For / X-Real-IP headers are believed (IPs or CIDRs). Anyone else's are ignored.",
+        help: "Proxies whose X-Forwarded-For (read from the right) / X-Real-IP (only without X-Forwarded-For) headers are believed (IPs or CIDRs). Anyone else's are ignored.",
     },
     Def {
         key: "allowed_redirect_hosts",

@@ -82,13 +82,13 @@ const CASES: &[(&str, &str)] = &[
     ("non-ASCII header value", "GET / HTTP/1.1\r\nHost: g4.example.com\r\nX-WEBAUTH-USER: r\u{f6}ot\r\n\r\n"),
 ];
 
-struct Answer {
-    status: u16,
-    head: String,
-    body: String,
+pub(crate) struct Answer {
+    pub status: u16,
+    pub head: String,
+    pub body: String,
 }
 
-async fn send_raw(port: u16, raw: &str) -> Answer {
+pub(crate) async fn send_raw(port: u16, raw: &str) -> Answer {
     let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
         .await
         .expect("connect");
@@ -136,7 +136,7 @@ fn first_answer_complete(buf: &[u8]) -> bool {
     false
 }
 
-fn port(s: &Stack) -> u16 {
+pub(crate) fn port(s: &Stack) -> u16 {
     match (&s.nginx, &s.caddy) {
         (Some(n), _) => n.port(),
         (_, Some(c)) => c.port(),

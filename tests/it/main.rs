@@ -8,6 +8,7 @@ mod api_settings;
 mod cli;
 mod docs;
 mod e2e_browser;
+mod e2e_forwarding;
 mod e2e_nginx;
 mod e2e_proxies;
 mod e2e_sso;
