@@ -18,6 +18,7 @@ mod plex_browser;
 mod plex_client;
 mod plex_client_failures;
 mod plex_friends;
+mod plex_impostor;
 mod plex_login;
 mod plex_pin;
 mod proxy_auth;
