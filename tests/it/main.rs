@@ -21,6 +21,7 @@ mod plex_friends;
 mod plex_impostor;
 mod plex_login;
 mod plex_pin;
+mod plex_pin_once;
 mod proxy_auth;
 mod proxy_config;
 mod rules;
