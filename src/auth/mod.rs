@@ -56,6 +56,9 @@ pub enum AuthError {
     /// A Plex PIN that expired before it was approved.
     #[error("the Plex sign-in took too long and expired; start again")]
     PinExpired,
+    /// A Plex PIN that already signed someone in.
+    #[error("this Plex sign-in was already used; start again")]
+    PinUsed,
 }
 
 impl AuthError {
@@ -79,6 +82,7 @@ impl AuthError {
             AuthError::PlexAdminTokenInvalid => "plex_admin_token_invalid",
             AuthError::PinNotFound => "pin_not_found",
             AuthError::PinExpired => "pin_expired",
+            AuthError::PinUsed => "pin_used",
         }
     }
 }

@@ -64,7 +64,7 @@ impl From<AuthError> for ApiError {
             AuthError::PlexNotConfigured(_) => StatusCode::SERVICE_UNAVAILABLE,
             AuthError::PlexAdminTokenInvalid => StatusCode::BAD_GATEWAY,
             AuthError::PinNotFound => StatusCode::NOT_FOUND,
-            AuthError::PinExpired => StatusCode::GONE,
+            AuthError::PinExpired | AuthError::PinUsed => StatusCode::GONE,
         };
         let retry_after = match e {
             AuthError::Throttled(s) => Some(s),

@@ -15,13 +15,18 @@ use crate::core::Core;
 use crate::domain::session::{hash_cookie_value, TokenHash};
 use crate::domain::SessionView;
 
-/// Resolves the client of a request (IP through trusted proxies only, user agent).
-pub fn client_of(parts: &Parts, core: &Core) -> ClientInfo {
-    let peer = parts
+/// The socket peer of a request (loopback when the server did not record it, as in router tests).
+pub fn peer_of(parts: &Parts) -> std::net::IpAddr {
+    parts
         .extensions
         .get::<ConnectInfo<SocketAddr>>()
         .map(|c| c.0.ip())
-        .unwrap_or(std::net::IpAddr::from([127, 0, 0, 1]));
+        .unwrap_or(std::net::IpAddr::from([127, 0, 0, 1]))
+}
+
+/// Resolves the client of a request (IP through trusted proxies only, user agent).
+pub fn client_of(parts: &Parts, core: &Core) -> ClientInfo {
+    let peer = peer_of(parts);
     let ip = client_ip(peer, &parts.headers, &core.settings().trusted_proxies);
     let user_agent = parts
         .headers
@@ -39,6 +44,17 @@ impl FromRequestParts<Arc<Core>> for Client {
 
     async fn from_request_parts(parts: &mut Parts, core: &Arc<Core>) -> Result<Self, ApiError> {
         Ok(Client(client_of(parts, core)))
+    }
+}
+
+/// The socket peer of this request (see [`peer_of`]).
+pub struct Peer(pub std::net::IpAddr);
+
+impl FromRequestParts<Arc<Core>> for Peer {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &Arc<Core>) -> Result<Self, ApiError> {
+        Ok(Peer(peer_of(parts)))
     }
 }
 

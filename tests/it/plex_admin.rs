@@ -23,6 +23,7 @@ async fn the_owner_token_is_retrieved_through_a_pin_and_saved_encrypted() {
     assert!(pin["auth_url"].as_str().unwrap().contains("clientID="));
     let path = format!("/api/v2/plex/admin/pin/{id}");
     assert_eq!(send(&p.app, &admin, "GET", &path, None).await.0, 202);
+    p.wait_pin_check().await;
     // Another admin's browser cannot collect it.
     let other = p.app.signed_in("other-admin", 0).await;
     assert!(p.fake.approve_pin(id, OWNER));

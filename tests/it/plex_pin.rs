@@ -81,6 +81,7 @@ async fn popup_flow_signs_in_and_binds_the_pin_to_the_browser() {
     assert_eq!(p.me_status(&c).await, 401);
 
     assert!(p.fake.approve_pin(id, FRIEND_A));
+    p.wait_pin_check().await;
     let r = p.poll_pin(&c, id).await;
     assert_eq!(r.status(), 200);
     let cleared = pin_cookie(&r);
@@ -245,6 +246,7 @@ async fn redirect_flow_returns_through_forward_url() {
     assert_eq!(p.me_status(&c).await, 401);
 
     assert!(p.fake.approve_pin(pin.id, FRIEND_A));
+    p.wait_pin_check().await;
     let r = c.get(&forward).send().await.unwrap();
     assert_eq!(r.status(), 303);
     assert_eq!(r.headers()["location"], "/sonarr/");
@@ -362,6 +364,7 @@ async fn plex_tv_failing_during_the_flow_is_a_clear_error_and_keeps_the_pin() {
         "the PIN survives a plex.tv hiccup"
     );
     p.fake.set_mode(Mode::Hang);
+    p.wait_pin_check().await;
     let r = p.poll_pin(&c, id).await;
     assert_eq!(r.status(), 504);
     p.fake.set_mode(Mode::Normal);
@@ -372,6 +375,7 @@ async fn plex_tv_failing_during_the_flow_is_a_clear_error_and_keeps_the_pin() {
     assert_eq!(r.status(), 502);
     assert_eq!(p.me_status(&c).await, 401);
     p.fake.set_route_mode("/api/v2/user", None);
+    p.wait_pin_check().await;
     assert_eq!(p.poll_pin(&c, id).await.status(), 200);
 }
 

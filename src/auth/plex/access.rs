@@ -50,7 +50,9 @@ pub enum Access {
 pub struct Who<'a> {
     pub plex_id: i64,
     pub username: &'a str,
-    pub email: Option<&'a str>,
+    /// The e-mail address, only when plex.tv says it is confirmed: anyone can register a Plex
+    /// account with somebody else's address, but cannot confirm it.
+    pub confirmed_email: Option<&'a str>,
 }
 
 impl<'a> From<&'a PlexAccount> for Who<'a> {
@@ -58,23 +60,29 @@ impl<'a> From<&'a PlexAccount> for Who<'a> {
         Who {
             plex_id: a.id,
             username: &a.username,
-            email: a.email.as_deref(),
+            confirmed_email: a.email.as_deref().filter(|_| !a.email_unconfirmed),
         }
     }
 }
 
-/// True when `plex.admin` names this account (username or e-mail, case-insensitively).
-pub fn is_named_admin(who: Who<'_>, settings: &PlexSettings) -> bool {
+/// True when `plex.admin` names this account (case-insensitively): by its confirmed e-mail, or
+/// by its username. `owner_id` is the owner's account id when the owner's token could be read.
+///
+/// A username names an account only while the owner's id is unknown (no token saved yet, or
+/// plex.tv refusing it): a Plex username belongs to one account at a time, but a renamed owner's
+/// old name can be taken by someone else, so once the id is known the id decides.
+pub fn is_named_admin(who: Who<'_>, settings: &PlexSettings, owner_id: Option<i64>) -> bool {
     let Some(admin) = settings.admin.as_deref().map(str::trim) else {
         return false;
     };
     let same = |s: &str| !s.is_empty() && s.to_lowercase() == admin.to_lowercase();
-    same(who.username) || who.email.is_some_and(same)
+    let by_username = same(who.username) && owner_id.is_none_or(|id| id == who.plex_id);
+    by_username || who.confirmed_email.is_some_and(same)
 }
 
 /// The decision for one account, given the friends list.
 pub fn decide(who: Who<'_>, snapshot: &FriendsSnapshot, settings: &PlexSettings) -> Access {
-    if who.plex_id == snapshot.owner_id || is_named_admin(who, settings) {
+    if who.plex_id == snapshot.owner_id || is_named_admin(who, settings, Some(snapshot.owner_id)) {
         return Access::Owner;
     }
     let Some(friend) = snapshot.friends.get(&who.plex_id) else {
@@ -148,7 +156,7 @@ mod tests {
         Who {
             plex_id,
             username,
-            email: None,
+            confirmed_email: None,
         }
     }
 
@@ -181,13 +189,49 @@ mod tests {
         let by_mail = Who {
             plex_id: 7,
             username: "boss",
-            email: Some("boss@example.COM"),
+            confirmed_email: Some("boss@example.COM"),
         };
         assert_eq!(decide(by_mail, &snap, &s), Access::Owner);
+        // By username only while the owner's id is unknown, or when it is the owner's id.
         let s = settings(true, Some("A"), Some("boss"));
-        assert_eq!(decide(who(7, "BOSS"), &snap, &s), Access::Owner);
+        assert!(is_named_admin(who(7, "BOSS"), &s, None));
+        assert!(!is_named_admin(who(7, "BOSS"), &s, Some(1)));
+        assert!(matches!(
+            decide(who(7, "BOSS"), &snap, &s),
+            Access::Denied(_)
+        ));
+        assert_eq!(decide(who(1, "BOSS"), &snap, &s), Access::Owner);
         // An empty username never matches (managed users have none).
         let s = settings(true, Some("A"), Some(""));
         assert!(matches!(decide(who(7, ""), &snap, &s), Access::Denied(_)));
+    }
+
+    #[test]
+    fn an_unconfirmed_email_never_names_the_admin() {
+        let snap = snapshot();
+        let s = settings(true, Some("A"), Some("boss@example.com"));
+        let mut account = crate::plex::PlexAccount {
+            id: 7,
+            uuid: String::new(),
+            username: "impostor".into(),
+            title: "impostor".into(),
+            email: Some("boss@example.com".into()),
+            thumb: None,
+            token: crate::plex::PlexToken::new("t"),
+            two_factor_enabled: false,
+            email_unconfirmed: true,
+            home: false,
+            home_admin: false,
+            restricted: false,
+            guest: false,
+            protected: false,
+        };
+        assert!(!is_named_admin(Who::from(&account), &s, None));
+        assert!(matches!(
+            decide(Who::from(&account), &snap, &s),
+            Access::Denied(_)
+        ));
+        account.email_unconfirmed = false;
+        assert!(is_named_admin(Who::from(&account), &s, Some(1)));
     }
 }

@@ -1,7 +1,7 @@
 //! Password sign-in as `auth_type` says (Usher's own password, Plex's, or both), and the sign-in
 //! with a Plex token that the PIN flow ends in. Both end in [`Core::start_session`].
 
-use super::access::{decide, Access, Who};
+use super::access::{decide, is_named_admin, Access, Who};
 use crate::auth::{check_login_input, AuthError, ClientInfo, PasswordLogin, SignedIn};
 use crate::core::Core;
 use crate::domain::SessionMethod;
@@ -92,14 +92,17 @@ impl Core {
         let name = account.display_name().to_string();
         let settings = self.settings().plex.clone();
         let who = Who::from(account);
-        // The owner named in plex.admin gets in even when the friends list cannot be read.
-        let access = if super::access::is_named_admin(who, &settings) {
-            Access::Owner
-        } else {
-            let snapshot = self.friends_for_sign_in().await.inspect_err(|e| {
+        let access = match self.friends_for_sign_in().await {
+            Ok(snapshot) => decide(who, &snapshot, &settings),
+            // The owner named in plex.admin gets in even when the friends list cannot be read.
+            Err(e) if is_named_admin(who, &settings, None) => {
+                tracing::warn!(plex_user = %name, code = e.code(), error = %e, "cannot read the Plex friends list; admitting the account named in plex.admin");
+                Access::Owner
+            }
+            Err(e) => {
                 tracing::warn!(plex_user = %name, code = e.code(), error = %e, "cannot read the Plex friends list");
-            })?;
-            decide(who, &snapshot, &settings)
+                return Err(e);
+            }
         };
         if let Access::Denied(why) = access {
             tracing::warn!(plex_user = %name, plex_id = account.id, ip = %client.ip, reason = %why, "Plex sign-in refused");

@@ -30,11 +30,18 @@ pub const PINS_PER_IP: u32 = 30;
 /// The window of [`PINS_PER_IP`].
 pub const PIN_WINDOW: Duration = Duration::from_secs(600);
 
+/// Least time between two plex.tv checks of one PIN; polls in between hear "pending".
+pub const PIN_CHECK_INTERVAL: Duration = Duration::from_secs(1);
+
 /// Plex state kept for the life of the process.
 pub struct PlexState {
     client_identifier: String,
     /// PINs created per client IP: (window start, count).
     pin_starts: moka::sync::Cache<std::net::IpAddr, (Instant, u32)>,
+    /// PINs checked at plex.tv in the last [`PIN_CHECK_INTERVAL`].
+    pin_checks: moka::sync::Cache<i64, ()>,
+    /// Sign-in PINs that already made a session, kept until they would have expired anyway.
+    used_pins: moka::sync::Cache<i64, ()>,
     /// The client for the current `plex.tv_url` and timeout, rebuilt when they change.
     client: Mutex<Option<(ClientKey, PlexClient)>>,
     friends: Mutex<Option<Arc<FriendsSnapshot>>>,
@@ -54,6 +61,14 @@ impl PlexState {
             pin_starts: moka::sync::Cache::builder()
                 .max_capacity(100_000)
                 .time_to_live(PIN_WINDOW)
+                .build(),
+            pin_checks: moka::sync::Cache::builder()
+                .max_capacity(100_000)
+                .time_to_live(PIN_CHECK_INTERVAL)
+                .build(),
+            used_pins: moka::sync::Cache::builder()
+                .max_capacity(100_000)
+                .time_to_live(Duration::from_secs(pin::PIN_MAX_SECONDS as u64))
                 .build(),
             client: Mutex::new(None),
             friends: Mutex::new(None),

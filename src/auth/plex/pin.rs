@@ -7,7 +7,8 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use serde::{Deserialize, Serialize};
 
-use crate::auth::AuthError;
+use super::PlexState;
+use crate::auth::{AuthError, ClientInfo, SignedIn};
 use crate::core::Core;
 use crate::domain::now;
 use crate::plex::{PinState, PlexToken};
@@ -86,10 +87,17 @@ impl Core {
         Ok(StartedPin { pending, auth_url })
     }
 
-    /// Asks plex.tv about this browser's PIN.
+    /// Asks plex.tv about this browser's PIN, at most once per [`super::PIN_CHECK_INTERVAL`]
+    /// (polls in between are answered "pending" without asking).
     pub async fn poll_pin(&self, pending: &PendingPin) -> Result<PinProgress, AuthError> {
         if now() >= pending.expires_at {
             return Err(AuthError::PinExpired);
+        }
+        if self.plex.used_pins.contains_key(&pending.pin_id) {
+            return Err(AuthError::PinUsed);
+        }
+        if !self.plex.take_pin_check(pending.pin_id) {
+            return Ok(PinProgress::Pending);
         }
         let state = self
             .plex_client()?
@@ -101,6 +109,25 @@ impl Core {
             PinState::Approved(token) => Ok(PinProgress::Approved(token)),
             PinState::Expired => Err(AuthError::PinExpired),
         }
+    }
+
+    /// Signs in with the token of an approved sign-in PIN: one session per PIN, however often
+    /// the pending cookie is replayed. A failed sign-in leaves the PIN usable for a retry.
+    pub async fn sign_in_with_pin(
+        &self,
+        pending: &PendingPin,
+        token: &PlexToken,
+        client: &ClientInfo,
+    ) -> Result<SignedIn, AuthError> {
+        if !self.plex.claim_pin(pending.pin_id) {
+            tracing::warn!(ip = %client.ip, pin_id = pending.pin_id, "Plex PIN used again: refused");
+            return Err(AuthError::PinUsed);
+        }
+        let signed_in = self.login_plex_token(token, pending.remember, client).await;
+        if signed_in.is_err() {
+            self.plex.used_pins.invalidate(&pending.pin_id);
+        }
+        signed_in
     }
 
     /// The pending PIN as a cookie value: encrypted and authenticated with the instance key.
@@ -117,5 +144,17 @@ impl Core {
             .decrypt(std::str::from_utf8(&raw).ok()?)
             .ok()?;
         serde_json::from_str(&text).ok()
+    }
+}
+
+impl PlexState {
+    /// True when `pin_id` may be checked at plex.tv now (and counts the check).
+    fn take_pin_check(&self, pin_id: i64) -> bool {
+        self.pin_checks.entry(pin_id).or_insert(()).is_fresh()
+    }
+
+    /// Marks `pin_id` used; false when it already was (two polls racing: one wins).
+    fn claim_pin(&self, pin_id: i64) -> bool {
+        self.used_pins.entry(pin_id).or_insert(()).is_fresh()
     }
 }

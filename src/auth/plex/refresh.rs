@@ -54,10 +54,12 @@ impl Core {
                 Some(u) => u,
                 None => continue,
             };
+            // The local e-mail is one plex.tv confirmed (see `plex_user`) or an administrator set;
+            // with the owner's id known, a username alone names nobody (see `is_named_admin`).
             let who = Who {
                 plex_id: holder.1,
                 username: &holder.2,
-                email: user.email.as_deref(),
+                confirmed_email: user.email.as_deref(),
             };
             let Access::Denied(why) = decide(who, &snapshot, &plex) else {
                 continue;

@@ -1,7 +1,8 @@
 //! Sign in with Plex over the JSON API: `POST /api/v2/plex/pin` starts a PIN for this browser,
 //! `GET /api/v2/plex/pin/{id}` finishes it (202 pending, 200 signed in, 403 not allowed, 410
-//! expired, 404 not this browser's).
+//! expired or already used, 404 not this browser's).
 
+use std::net::IpAddr;
 use std::sync::Arc;
 
 use axum::extract::State;
@@ -18,9 +19,10 @@ use crate::auth::plex::pin::{
 use crate::auth::{AuthError, ClientInfo, SignedIn};
 use crate::core::Core;
 use crate::domain::now;
+use crate::http::client_ip::is_trusted;
 use crate::http::cookies;
 use crate::http::error::ApiError;
-use crate::http::extract::{ApiJson, ApiPath, Client};
+use crate::http::extract::{ApiJson, ApiPath, Client, Peer};
 use crate::http::redirect::safe_redirect;
 
 /// Body of `POST /api/v2/plex/pin` (all optional: `{}` is fine).
@@ -48,11 +50,30 @@ pub(crate) fn require_oauth(core: &Core) -> Result<(), AuthError> {
     }
 }
 
-/// Usher's own address as the browser sees it: `public_url`, else the request's host.
-pub(crate) fn own_base(core: &Core, headers: &HeaderMap) -> String {
-    match &core.settings().public_url {
-        Some(u) => u.as_str().trim_end_matches('/').to_string(),
-        None => format!("http://{}", request_host(headers).unwrap_or("localhost")),
+/// Usher's own address as the browser sees it: `public_url`, else the request's host, with
+/// `https` only when a trusted proxy (`peer`) says so in `X-Forwarded-Proto`: anyone else could
+/// send the header. Behind TLS, set `public_url` (docs/plex.md).
+pub(crate) fn own_base(core: &Core, peer: IpAddr, headers: &HeaderMap) -> String {
+    let settings = core.settings();
+    if let Some(u) = &settings.public_url {
+        return u.as_str().trim_end_matches('/').to_string();
+    }
+    let https = is_trusted(peer, &settings.trusted_proxies) && forwarded_https(headers);
+    let scheme = if https { "https" } else { "http" };
+    format!(
+        "{scheme}://{}",
+        request_host(headers).unwrap_or("localhost")
+    )
+}
+
+/// True when the request carries exactly one `X-Forwarded-Proto`, and it is `https`.
+fn forwarded_https(headers: &HeaderMap) -> bool {
+    let mut values = headers.get_all("x-forwarded-proto").iter();
+    match (values.next(), values.next()) {
+        (Some(v), None) => v
+            .to_str()
+            .is_ok_and(|v| v.trim().eq_ignore_ascii_case("https")),
+        _ => false,
     }
 }
 
@@ -122,9 +143,7 @@ pub(crate) async fn finish_login(
     match core.poll_pin(&pending).await? {
         PinProgress::Pending => Ok(LoginPinOutcome::Pending),
         PinProgress::Approved(token) => {
-            let signed_in = core
-                .login_plex_token(&token, pending.remember, client)
-                .await?;
+            let signed_in = core.sign_in_with_pin(&pending, &token, client).await?;
             Ok(LoginPinOutcome::SignedIn(Box::new(signed_in), pending.rd))
         }
     }
@@ -134,7 +153,10 @@ pub(crate) async fn finish_login(
 pub(crate) fn is_final(e: &AuthError) -> bool {
     matches!(
         e,
-        AuthError::PinExpired | AuthError::PlexNotAllowed(_) | AuthError::Locked
+        AuthError::PinExpired
+            | AuthError::PinUsed
+            | AuthError::PlexNotAllowed(_)
+            | AuthError::Locked
     )
 }
 
@@ -142,6 +164,7 @@ pub(crate) fn is_final(e: &AuthError) -> bool {
 pub async fn start_pin(
     State(core): State<Arc<Core>>,
     Client(client): Client,
+    Peer(peer): Peer,
     headers: HeaderMap,
     ApiJson(body): ApiJson<PinRequest>,
 ) -> Result<Response, ApiError> {
@@ -154,7 +177,7 @@ pub async fn start_pin(
         remember: body.remember,
         started_by: None,
     };
-    let forward = body.redirect.then(|| own_base(&core, &headers));
+    let forward = body.redirect.then(|| own_base(&core, peer, &headers));
     let (started, cookie) = begin(&core, &client, pending, forward).await?;
     let resp = (
         StatusCode::CREATED,

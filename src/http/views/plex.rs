@@ -18,7 +18,7 @@ use crate::http::api::plex::{
 };
 use crate::http::api::{request_host, with_cookies};
 use crate::http::error::ApiError;
-use crate::http::extract::client_of;
+use crate::http::extract::{client_of, peer_of};
 use crate::http::redirect::safe_redirect;
 
 /// `?rd=&remember=` of `/plex/start`.
@@ -47,8 +47,8 @@ pub async fn start(
         remember: q.remember.is_some_and(|v| !v.is_empty() && v != "0"),
         started_by: None,
     };
-    let base = own_base(&core, req.headers());
     let (parts, _) = req.into_parts();
+    let base = own_base(&core, peer_of(&parts), &parts.headers);
     let client = client_of(&parts, &core);
     match begin(&core, &client, pending, Some(base)).await {
         Ok((started, cookie)) => with_cookies(

@@ -119,13 +119,18 @@ impl PlexApp {
             .expect("poll request")
     }
 
-    /// The popup flow from start to finish as `account`: status and body of the final poll.
+    /// Waits until Usher may check a PIN at plex.tv again (polls closer together hear 202).
+    pub async fn wait_pin_check(&self) {
+        let pause = usher::auth::plex::PIN_CHECK_INTERVAL + std::time::Duration::from_millis(100);
+        tokio::time::sleep(pause).await;
+    }
+
+    /// The popup flow from start to finish as `account`: status and body of the first poll after
+    /// approval (the pending poll before it is `popup_flow_signs_in_and_binds_the_pin_to_the_browser`'s).
     pub async fn oauth_as(&self, client: &Client, account: i64) -> (u16, Value) {
         let (status, pin) = self.start_pin(client, json!({})).await;
         assert_eq!(status, 201, "{pin}");
         let id = pin["id"].as_i64().expect("pin id");
-        let r = self.poll_pin(client, id).await;
-        assert_eq!(r.status(), 202, "pending before approval");
         assert!(self.fake.approve_pin(id, account), "the fake approves");
         let r = self.poll_pin(client, id).await;
         let status = r.status().as_u16();
