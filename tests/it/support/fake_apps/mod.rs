@@ -21,6 +21,11 @@ use axum::middleware::Next;
 use axum::response::Response;
 use axum::Router;
 
+/// How long a hanging fake holds a request. Tests show a login or SSO run ends well before this
+/// (bounds of HANG / 2, so a loaded machine cannot make them flaky, while waiting for the app
+/// would still fail them).
+pub const HANG: Duration = Duration::from_secs(120);
+
 /// One request as a fake saw it (for asserting what Usher sent).
 #[derive(Debug, Clone)]
 pub struct Seen {
@@ -37,7 +42,7 @@ pub struct Control {
 }
 
 impl Control {
-    /// Makes every later request hang for a minute (the app is "up" but stuck).
+    /// Makes every later request hang for [`HANG`] (the app is "up" but stuck).
     pub fn hang(&self) {
         self.hang.store(true, Ordering::SeqCst);
     }
@@ -101,7 +106,7 @@ async fn record_and_maybe_hang(c: Arc<Control>, req: Request, next: Next) -> Res
         headers: req.headers().clone(),
     });
     if c.hang.load(Ordering::SeqCst) {
-        tokio::time::sleep(Duration::from_secs(60)).await;
+        tokio::time::sleep(HANG).await;
     }
     next.run(req).await
 }
