@@ -13,6 +13,7 @@ use crate::auth::throttle::LoginThrottle;
 use crate::auth::AuthError;
 use crate::config::Config;
 use crate::crypto::SecretKey;
+use crate::domain::tab::TabIndex;
 use crate::settings::{self, Settings};
 use crate::store::{Actor, ChangeKind, Store};
 
@@ -29,6 +30,8 @@ pub struct Core {
     pub throttle: LoginThrottle,
     /// Plex client, friends cache and this install's client identifier.
     pub plex: crate::auth::plex::PlexState,
+    /// Tab name → group, for proxy-auth URLs naming a tab; rebuilt when tabs change.
+    tabs: ArcSwap<TabIndex>,
 }
 
 /// Why Usher could not open its state.
@@ -78,6 +81,10 @@ impl Core {
                 url: crate::config::redact_url(&config.database_url),
                 reason: e.to_string(),
             })?;
+        let tabs = store.list_tabs().await.map_err(|e| OpenError::Database {
+            url: crate::config::redact_url(&config.database_url),
+            reason: e.to_string(),
+        })?;
         Ok(Arc::new(Core {
             config,
             store,
@@ -86,12 +93,23 @@ impl Core {
             sessions: SessionCache::default(),
             throttle: LoginThrottle::default(),
             plex: crate::auth::plex::PlexState::new(client_identifier),
+            tabs: ArcSwap::from_pointee(TabIndex::new(&tabs)),
         }))
     }
 
     /// The current settings snapshot (cheap: an atomic load).
     pub fn settings(&self) -> arc_swap::Guard<Arc<Settings>> {
         self.settings.load()
+    }
+
+    /// The group threshold of the tab with this name (hot path: an atomic load and a lookup).
+    pub fn tab_group(&self, name: &str) -> Option<crate::domain::GroupId> {
+        self.tabs.load().group_of(name)
+    }
+
+    /// Swaps in a new tab-name index.
+    pub(crate) fn set_tab_index(&self, tabs: &[crate::domain::Tab]) {
+        self.tabs.store(Arc::new(TabIndex::new(tabs)));
     }
 
     /// Re-reads the settings from the store.
@@ -201,6 +219,7 @@ impl Core {
         let changes = self.store.changes_since(after).await?;
         let mut last = after;
         let mut reload = false;
+        let mut reload_tabs = false;
         for c in &changes {
             last = c.id;
             match c.kind {
@@ -210,10 +229,14 @@ impl Core {
                     Err(_) => self.sessions.invalidate_all(),
                 },
                 ChangeKind::Settings => reload = true,
+                ChangeKind::Tabs => reload_tabs = true,
             }
         }
         if reload {
             self.reload_settings().await?;
+        }
+        if reload_tabs {
+            self.reload_tabs().await?;
         }
         Ok(last)
     }

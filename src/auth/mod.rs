@@ -2,12 +2,14 @@
 //! then ends in [`Core::start_session`], the one place sessions are made.
 
 pub mod accounts;
+pub mod groups;
 pub mod password;
 pub mod plex;
 pub mod sessions;
 pub mod setup;
 pub mod sso;
 pub mod sso_debug;
+pub mod tabs;
 pub mod throttle;
 
 use std::net::IpAddr;
@@ -32,6 +34,12 @@ pub enum AuthError {
     InvalidInput(String),
     #[error("{0} is already taken")]
     Conflict(&'static str),
+    /// A value refused, naming the field (400).
+    #[error("{0}")]
+    InvalidField(crate::domain::tab::FieldError),
+    /// A change that clashes with what exists, naming the field (409).
+    #[error("{0}")]
+    FieldConflict(crate::domain::tab::FieldError),
     #[error("not found")]
     NotFound,
     #[error("{0}")]
@@ -69,7 +77,8 @@ impl AuthError {
             AuthError::Locked => "account_locked",
             AuthError::Throttled(_) => "too_many_attempts",
             AuthError::InvalidInput(_) => "invalid_input",
-            AuthError::Conflict(_) => "conflict",
+            AuthError::Conflict(_) | AuthError::FieldConflict(_) => "conflict",
+            AuthError::InvalidField(_) => "invalid_input",
             AuthError::NotFound => "not_found",
             AuthError::Forbidden(_) => "forbidden",
             AuthError::Internal(_) => "internal",
@@ -97,6 +106,12 @@ impl From<StoreError> for AuthError {
                 AuthError::Internal("the database could not complete the request".into())
             }
         }
+    }
+}
+
+impl From<crate::domain::tab::FieldError> for AuthError {
+    fn from(e: crate::domain::tab::FieldError) -> Self {
+        AuthError::InvalidField(e)
     }
 }
 

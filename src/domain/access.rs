@@ -4,7 +4,8 @@
 //! `/api/v2/auth/{group}`, `/api/v2/auth?group=N`, `/api/v2/auth-{group}`,
 //! `/api/v2/organizr-auth/{group}`, the legacy `/api/?v1/auth&group=N`, each path form with an
 //! optional `/{type}/{ips}` suffix and every form with optional `whitelist=`/`blacklist=` query
-//! parameters. Anything malformed is refused, never guessed.
+//! parameters. A group that is not a number is a tab name ([`parse_request_with`]): the tab's
+//! group threshold applies. Anything malformed is refused, never guessed.
 
 use std::borrow::Cow;
 use std::net::IpAddr;
@@ -45,9 +46,20 @@ pub enum Decision {
 }
 
 /// Parses the path and raw query of any accepted URL form. `path` must start at `/api`.
+/// A group that is not a number is refused; see [`parse_request_with`] for tab names.
 pub fn parse_request<'a>(
     path: &'a str,
     query: Option<&'a str>,
+) -> Result<AuthRequest<'a>, Malformed> {
+    parse_request_with(path, query, &|_| None)
+}
+
+/// [`parse_request`] where a group that is not a number is a tab name: `tab_group` answers
+/// that tab's group threshold (unknown names are refused).
+pub fn parse_request_with<'a>(
+    path: &'a str,
+    query: Option<&'a str>,
+    tab_group: &dyn Fn(&str) -> Option<GroupId>,
 ) -> Result<AuthRequest<'a>, Malformed> {
     let mut req = AuthRequest {
         group: 0,
@@ -86,17 +98,18 @@ pub fn parse_request<'a>(
         if !(rest.is_empty() || rest.starts_with('&')) {
             return Err(Malformed);
         }
-        return parse_query(req, None, Some(rest.trim_start_matches('&')));
+        return parse_query(req, None, Some(rest.trim_start_matches('&')), tab_group);
     } else {
         return Err(Malformed);
     }
-    parse_query(req, path_group, query)
+    parse_query(req, path_group, query, tab_group)
 }
 
 fn parse_query<'a>(
     mut req: AuthRequest<'a>,
     path_group: Option<&'a str>,
     query: Option<&'a str>,
+    tab_group: &dyn Fn(&str) -> Option<GroupId>,
 ) -> Result<AuthRequest<'a>, Malformed> {
     let mut query_group: Option<Cow<'a, str>> = None;
     for (key, value) in url::form_urlencoded::parse(query.unwrap_or("").as_bytes()) {
@@ -111,16 +124,56 @@ fn parse_query<'a>(
             _ => {} // Other parameters (cache busters, tracking) are ignored, as nginx may add them.
         }
     }
-    let group = match (path_group, query_group.as_deref()) {
+    req.group = match (path_group, query_group.as_deref()) {
         (Some(p), Some(q)) if p != q => return Err(Malformed),
-        (Some(p), _) => Some(p),
-        (None, q) => q,
-    };
-    req.group = match group {
-        None => 0, // No group named: admins only, the most careful reading.
-        Some(g) => parse_group(g)?,
+        // The path segment is still percent-encoded: a name is decoded, a number never is.
+        (Some(p), _) => group_or_tab(p, true, tab_group)?,
+        (None, Some(q)) => group_or_tab(q, false, tab_group)?,
+        (None, None) => 0, // No group named: admins only, the most careful reading.
     };
     Ok(req)
+}
+
+/// A group number, or (Organizr's `/api/v2/auth/{tab name}`) the group of the tab of that name.
+/// Only an all-digit value as sent is a number (tab names may not be all digits), so `%34` is
+/// a name, not group 4.
+fn group_or_tab(
+    g: &str,
+    encoded: bool,
+    tab_group: &dyn Fn(&str) -> Option<GroupId>,
+) -> Result<GroupId, Malformed> {
+    if g.bytes().all(|b| b.is_ascii_digit()) {
+        return parse_group(g);
+    }
+    let name = if encoded {
+        percent_decode(g)?
+    } else {
+        Cow::Borrowed(g)
+    };
+    tab_group(&name).ok_or(Malformed)
+}
+
+/// Decodes `%XX` escapes of a path segment (a tab name like `My%20App`); `+` stays a plus.
+fn percent_decode(s: &str) -> Result<Cow<'_, str>, Malformed> {
+    if !s.contains('%') {
+        return Ok(Cow::Borrowed(s));
+    }
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = s.get(i + 1..i + 3).ok_or(Malformed)?;
+            out.push(u8::from_str_radix(hex, 16).map_err(|_| Malformed)?);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out)
+        .map(Cow::Owned)
+        .map_err(|_| Malformed)
 }
 
 fn set_list<'a>(req: &mut AuthRequest<'a>, kind: &str, ips: Cow<'a, str>) -> Result<(), Malformed> {
@@ -138,7 +191,7 @@ fn set_list<'a>(req: &mut AuthRequest<'a>, kind: &str, ips: Cow<'a, str>) -> Res
     Ok(())
 }
 
-/// A group number 0–999 in plain decimal; names (Organizr's tab-name lookup) are not accepted.
+/// A group number 0–999 in plain decimal.
 pub fn parse_group(s: &str) -> Result<GroupId, Malformed> {
     if s.is_empty() || s.len() > 3 || !s.bytes().all(|b| b.is_ascii_digit()) {
         return Err(Malformed);
@@ -257,6 +310,26 @@ mod tests {
             ("/api/v2/auth/4", Some("redirect=1&redirect=1")),
         ] {
             assert_eq!(group(p, q), Err(Malformed), "{p} {q:?}");
+        }
+    }
+
+    #[test]
+    fn tab_names_resolve_through_the_index() {
+        let tabs = |name: &str| (name == "My App" || name == "plex").then_some(3);
+        let g = |p, q| parse_request_with(p, q, &tabs).map(|r| r.group);
+        assert_eq!(g("/api/v2/auth/plex", None), Ok(3));
+        assert_eq!(g("/api/v2/auth/My%20App", None), Ok(3));
+        assert_eq!(g("/api/v2/auth", Some("group=My+App")), Ok(3));
+        assert_eq!(g("/api/v2/auth-plex/allow/10.0.0.1", None), Ok(3));
+        assert_eq!(g("/api/v2/auth/4", None), Ok(4));
+        for (p, q) in [
+            ("/api/v2/auth/nope", None),
+            ("/api/v2/auth/%34", None),
+            ("/api/v2/auth/%zz", None),
+            ("/api/v2/auth/plex", Some("group=4")),
+            ("/api/v2/auth", Some("group=")),
+        ] {
+            assert_eq!(g(p, q), Err(Malformed), "{p} {q:?}");
         }
     }
 

@@ -6,10 +6,12 @@ pub mod forwarded;
 pub mod group;
 pub mod rules;
 pub mod session;
+pub mod tab;
 pub mod user;
 
 pub use group::{Group, GroupId, ANY_SIGNED_IN, GUEST};
 pub use session::{SessionMethod, SessionToken, SessionView};
+pub use tab::{Tab, TabKind};
 pub use user::{NewUser, User, UserId};
 
 /// Seconds since the Unix epoch: the one clock every timestamp in Usher uses.

@@ -55,7 +55,8 @@ impl From<AuthError> for ApiError {
             AuthError::Locked => StatusCode::LOCKED,
             AuthError::Throttled(_) => StatusCode::TOO_MANY_REQUESTS,
             AuthError::InvalidInput(_) => StatusCode::BAD_REQUEST,
-            AuthError::Conflict(_) => StatusCode::CONFLICT,
+            AuthError::Conflict(_) | AuthError::FieldConflict(_) => StatusCode::CONFLICT,
+            AuthError::InvalidField(_) => StatusCode::BAD_REQUEST,
             AuthError::NotFound => StatusCode::NOT_FOUND,
             AuthError::Forbidden(_) => StatusCode::FORBIDDEN,
             AuthError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -70,12 +71,22 @@ impl From<AuthError> for ApiError {
             AuthError::Throttled(s) => Some(s),
             _ => None,
         };
+        let fields = match &e {
+            AuthError::InvalidField(f) | AuthError::FieldConflict(f) => {
+                Some(BTreeMap::from([(f.field.to_string(), f.reason.clone())]))
+            }
+            AuthError::Conflict(field) => Some(BTreeMap::from([(
+                field.to_string(),
+                "is already taken".to_string(),
+            )])),
+            _ => None,
+        };
         ApiError {
             status,
             code: e.code(),
             message: e.to_string(),
             retry_after,
-            fields: None,
+            fields,
         }
     }
 }

@@ -17,7 +17,7 @@ use super::client_ip::{client_ip, is_trusted};
 use super::cookies::cookie_values;
 use super::redirect::is_safe;
 use crate::core::Core;
-use crate::domain::access::{decide_with_rule, ip_list_contains, parse_request, Decision};
+use crate::domain::access::{decide_with_rule, ip_list_contains, parse_request_with, Decision};
 use crate::domain::forwarded::{self, Forwarded};
 use crate::domain::now;
 use crate::domain::rules::{first_match, Subject};
@@ -70,7 +70,9 @@ pub async fn proxy_auth(
     req: Request,
 ) -> Response {
     let uri = req.uri();
-    let Ok(request) = parse_request(uri.path(), uri.query()) else {
+    // A group that is not a number names a tab: read from the in-memory index, never the store.
+    let tab_group = |name: &str| core.tab_group(name);
+    let Ok(request) = parse_request_with(uri.path(), uri.query(), &tab_group) else {
         tracing::debug!(path = uri.path(), "proxy auth: malformed request");
         return status(StatusCode::UNAUTHORIZED);
     };

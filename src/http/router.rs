@@ -7,11 +7,11 @@ use std::sync::Arc;
 use axum::extract::{ConnectInfo, DefaultBodyLimit, Request, State};
 use axum::http::{header, HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{any, delete, get, post};
+use axum::routing::{any, delete, get, patch, post};
 use axum::Router;
 use tower_http::set_header::SetResponseHeaderLayer;
 
-use super::api::{account, admin, plex, plex_admin, settings, sso};
+use super::api::{account, admin, groups, plex, plex_admin, settings, sso, tabs};
 use super::error::ApiError;
 use super::proxy_auth::proxy_auth;
 use super::views;
@@ -56,7 +56,21 @@ pub fn router(core: Arc<Core>) -> Router {
             "/api/v2/users/{id}/sessions",
             get(admin::user_sessions).delete(admin::revoke_user_sessions),
         )
-        .route("/api/v2/groups", get(admin::list_groups))
+        .route(
+            "/api/v2/groups",
+            get(admin::list_groups).post(groups::create_group),
+        )
+        .route(
+            "/api/v2/groups/{id}",
+            patch(groups::edit_group).delete(groups::delete_group),
+        )
+        .route("/api/v2/tabs", get(tabs::list_tabs).post(tabs::create_tab))
+        .route("/api/v2/tabs/mine", get(tabs::my_tabs))
+        .route("/api/v2/tabs/order", post(tabs::order_tabs))
+        .route(
+            "/api/v2/tabs/{id}",
+            patch(tabs::edit_tab).delete(tabs::delete_tab),
+        )
         .route("/api/v2/sessions", get(admin::list_sessions))
         .route("/api/v2/sessions/{id}", delete(admin::revoke_session))
         .route("/api/v2/audit", get(admin::audit))

@@ -14,6 +14,8 @@ pub enum ChangeKind {
     Session,
     /// Settings (subject: `*`): reload the snapshot.
     Settings,
+    /// Tabs (subject: `*`): reload the tab-name index of proxy auth.
+    Tabs,
 }
 
 impl ChangeKind {
@@ -22,6 +24,7 @@ impl ChangeKind {
             ChangeKind::User => "user",
             ChangeKind::Session => "session",
             ChangeKind::Settings => "settings",
+            ChangeKind::Tabs => "tabs",
         }
     }
 
@@ -30,6 +33,7 @@ impl ChangeKind {
             "user" => ChangeKind::User,
             "session" => ChangeKind::Session,
             "settings" => ChangeKind::Settings,
+            "tabs" => ChangeKind::Tabs,
             _ => return None,
         })
     }

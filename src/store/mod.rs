@@ -3,10 +3,12 @@
 //! one transaction, so a crash never leaves half a change and every process learns about it.
 
 mod changes;
+mod groups;
 mod plex;
 mod sessions;
 mod settings;
 mod sso;
+mod tabs;
 mod users;
 
 use std::time::Duration;
@@ -18,6 +20,7 @@ pub use changes::{Change, ChangeKind};
 pub use plex::{NewPlexUser, PlexLink};
 pub use sessions::{NewSession, SessionInfo};
 pub use sso::{CookieRecord, SsoRecord};
+pub use tabs::TabFields;
 pub use users::UserPatch;
 
 use crate::domain::UserId;
@@ -53,6 +56,10 @@ impl StoreError {
                 }
                 if msg.contains("email") {
                     return StoreError::Conflict("email");
+                }
+                // groups.name_lc, tabs.name_lc (SQLite) or groups_name_lc_key (PostgreSQL).
+                if msg.contains("name_lc") {
+                    return StoreError::Conflict("name");
                 }
                 return StoreError::Conflict("value");
             }

@@ -716,7 +716,8 @@ async fn unknown_routes_wrong_methods_and_bad_ids_answer_in_json() {
         ("DELETE", "/api/v2/me"),
         ("GET", "/api/v2/me/sessions/1"),
         ("PUT", "/api/v2/users"),
-        ("POST", "/api/v2/groups"),
+        ("PUT", "/api/v2/groups"),
+        ("PUT", "/api/v2/tabs/mine"),
         ("PUT", "/api/v2/settings"),
         ("POST", "/healthz"),
     ] {

@@ -3,8 +3,10 @@
 mod support;
 
 mod api_admin;
+mod api_groups;
 mod api_login;
 mod api_settings;
+mod api_tabs;
 mod cli;
 mod docs;
 mod e2e_browser;

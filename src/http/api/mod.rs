@@ -2,10 +2,12 @@
 
 pub mod account;
 pub mod admin;
+pub mod groups;
 pub mod plex;
 pub mod plex_admin;
 pub mod settings;
 pub mod sso;
+pub mod tabs;
 
 use axum::http::{header, HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Response};

@@ -86,6 +86,7 @@ struct IndexPage {
     group_id: i64,
     is_admin: bool,
     sessions: Vec<SessionRow>,
+    tabs: Vec<crate::domain::Tab>,
 }
 
 fn page<T: Template>(status: StatusCode, t: T) -> Response {
@@ -249,6 +250,7 @@ pub async fn index(State(core): State<Arc<Core>>, req: Request) -> Response {
         .sessions_of(Some(me.view.user_id))
         .await
         .unwrap_or_default();
+    let tabs = core.tabs_for(me.view.group_id).await.unwrap_or_default();
     let sessions = sessions
         .into_iter()
         .map(|s| SessionRow {
@@ -271,6 +273,7 @@ pub async fn index(State(core): State<Arc<Core>>, req: Request) -> Response {
             group_id: me.view.group_id,
             is_admin: crate::auth::accounts::can_administer(me.view.group_id),
             sessions,
+            tabs,
         },
     )
 }

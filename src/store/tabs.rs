@@ -1,0 +1,189 @@
+//! Portal tabs. Every change records `tabs` on the change feed so each server rebuilds its
+//! tab-name index.
+
+use serde_json::json;
+use sqlx::any::AnyRow;
+use sqlx::Row;
+
+use super::changes::{record, ChangeKind};
+use super::{audit, Actor, Store, StoreError};
+use crate::domain::user::fold;
+use crate::domain::{now, GroupId, Tab, TabKind};
+
+const TAB_COLUMNS: &str =
+    "id, name, url, icon, group_id, group_id_max, kind, position, category, enabled";
+
+fn tab_from_row(r: &AnyRow) -> Result<Tab, sqlx::Error> {
+    let kind: String = r.try_get(6)?;
+    Ok(Tab {
+        id: r.try_get(0)?,
+        name: r.try_get(1)?,
+        url: r.try_get(2)?,
+        icon: r.try_get(3)?,
+        group_id: r.try_get(4)?,
+        group_id_max: r.try_get(5)?,
+        kind: TabKind::parse(&kind).unwrap_or(TabKind::NewWindow),
+        order: r.try_get(7)?,
+        category: r.try_get(8)?,
+        enabled: r.try_get::<i64, _>(9)? != 0,
+    })
+}
+
+/// The fields of a tab as saved (already validated).
+#[derive(Debug, Clone)]
+pub struct TabFields {
+    pub name: String,
+    pub url: String,
+    pub icon: Option<String>,
+    pub group_id: GroupId,
+    pub group_id_max: GroupId,
+    pub kind: TabKind,
+    pub category: Option<String>,
+    pub enabled: bool,
+}
+
+impl Store {
+    /// Every tab, in display order.
+    pub async fn list_tabs(&self) -> Result<Vec<Tab>, StoreError> {
+        let sql = format!("SELECT {TAB_COLUMNS} FROM tabs ORDER BY position, id");
+        let rows = sqlx::query(&sql).fetch_all(&self.pool).await?;
+        Ok(rows.iter().map(tab_from_row).collect::<Result<_, _>>()?)
+    }
+
+    /// One tab.
+    pub async fn get_tab(&self, id: i64) -> Result<Option<Tab>, StoreError> {
+        let sql = format!("SELECT {TAB_COLUMNS} FROM tabs WHERE id = $1");
+        let row = sqlx::query(&sql)
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.as_ref().map(tab_from_row).transpose()?)
+    }
+
+    /// Adds a tab after the last one; `Conflict("name")` when the name is taken in any case.
+    pub async fn create_tab(&self, f: &TabFields, actor: &Actor) -> Result<Tab, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let t = now();
+        let next: Option<i64> = sqlx::query("SELECT MAX(position) FROM tabs")
+            .fetch_one(&mut *tx)
+            .await?
+            .try_get(0)?;
+        let row = sqlx::query(
+            "INSERT INTO tabs (name, name_lc, url, icon, group_id, group_id_max, kind, position, category, enabled, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11) RETURNING id",
+        )
+        .bind(&f.name)
+        .bind(fold(&f.name))
+        .bind(&f.url)
+        .bind(f.icon.as_deref())
+        .bind(f.group_id)
+        .bind(f.group_id_max)
+        .bind(f.kind.as_str())
+        .bind(next.unwrap_or(0) + 1)
+        .bind(f.category.as_deref())
+        .bind(f.enabled as i64)
+        .bind(t)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(StoreError::from_write)?;
+        let id: i64 = row.try_get(0)?;
+        let detail = json!({"name": f.name, "url": f.url, "group_id": f.group_id});
+        audit(
+            &mut tx,
+            actor,
+            "tab.create",
+            Some(&id.to_string()),
+            Some(detail),
+        )
+        .await?;
+        record(&mut tx, ChangeKind::Tabs, "*").await?;
+        tx.commit().await?;
+        self.get_tab(id).await?.ok_or(StoreError::NotFound)
+    }
+
+    /// Replaces a tab's fields (the caller merged the patch); keeps its place in the order.
+    pub async fn update_tab(
+        &self,
+        id: i64,
+        f: &TabFields,
+        actor: &Actor,
+    ) -> Result<Tab, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let r = sqlx::query(
+            "UPDATE tabs SET name = $1, name_lc = $2, url = $3, icon = $4, group_id = $5, group_id_max = $6, \
+             kind = $7, category = $8, enabled = $9, updated_at = $10 WHERE id = $11",
+        )
+        .bind(&f.name)
+        .bind(fold(&f.name))
+        .bind(&f.url)
+        .bind(f.icon.as_deref())
+        .bind(f.group_id)
+        .bind(f.group_id_max)
+        .bind(f.kind.as_str())
+        .bind(f.category.as_deref())
+        .bind(f.enabled as i64)
+        .bind(now())
+        .bind(id)
+        .execute(&mut *tx)
+        .await
+        .map_err(StoreError::from_write)?;
+        if r.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        let detail = json!({"name": f.name, "url": f.url, "group_id": f.group_id,
+            "group_id_max": f.group_id_max, "enabled": f.enabled});
+        audit(
+            &mut tx,
+            actor,
+            "tab.update",
+            Some(&id.to_string()),
+            Some(detail),
+        )
+        .await?;
+        record(&mut tx, ChangeKind::Tabs, "*").await?;
+        tx.commit().await?;
+        self.get_tab(id).await?.ok_or(StoreError::NotFound)
+    }
+
+    /// Deletes a tab.
+    pub async fn delete_tab(&self, id: i64, actor: &Actor) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let r = sqlx::query("DELETE FROM tabs WHERE id = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        if r.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        audit(&mut tx, actor, "tab.delete", Some(&id.to_string()), None).await?;
+        record(&mut tx, ChangeKind::Tabs, "*").await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Puts the tabs in the order of `ids` (the caller checked it names every tab once).
+    pub async fn reorder_tabs(&self, ids: &[i64], actor: &Actor) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        for (position, id) in ids.iter().enumerate() {
+            let r = sqlx::query("UPDATE tabs SET position = $1 WHERE id = $2")
+                .bind(position as i64 + 1)
+                .bind(*id)
+                .execute(&mut *tx)
+                .await?;
+            if r.rows_affected() == 0 {
+                return Err(StoreError::NotFound);
+            }
+        }
+        audit(
+            &mut tx,
+            actor,
+            "tab.order",
+            None,
+            Some(json!({ "ids": ids })),
+        )
+        .await?;
+        record(&mut tx, ChangeKind::Tabs, "*").await?;
+        tx.commit().await?;
+        Ok(())
+    }
+}
