@@ -17,7 +17,7 @@ impl Store {
         name: &str,
         actor: &Actor,
     ) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         let taken = sqlx::query("SELECT 1 FROM groups WHERE id = $1")
             .bind(id)
             .fetch_optional(&mut *tx)
@@ -55,7 +55,7 @@ impl Store {
         name: &str,
         actor: &Actor,
     ) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         let r = sqlx::query("UPDATE groups SET name = $1, name_lc = $2 WHERE id = $3")
             .bind(name)
             .bind(fold(name))
@@ -82,7 +82,7 @@ impl Store {
 
     /// Makes `id` the one default group.
     pub async fn set_default_group(&self, id: GroupId, actor: &Actor) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         let exists = sqlx::query("SELECT 1 FROM groups WHERE id = $1")
             .bind(id)
             .fetch_optional(&mut *tx)
@@ -110,7 +110,7 @@ impl Store {
 
     /// Deletes a group nobody is in; `Ok(false)` when somebody is (checked in the transaction).
     pub async fn delete_group(&self, id: GroupId, actor: &Actor) -> Result<bool, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         let members: i64 = sqlx::query("SELECT COUNT(*) FROM users WHERE group_id = $1")
             .bind(id)
             .fetch_one(&mut *tx)

@@ -84,7 +84,7 @@ impl Store {
             .await?
             .ok_or(StoreError::NotFound)?
             .try_get(0)?;
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         let t = now();
         let updated = sqlx::query(
             "UPDATE users SET plex_id = $1, plex_username = $2, plex_token = $3, plex_seen_at = $4 WHERE id = $5",
@@ -141,7 +141,7 @@ impl Store {
         new: &NewPlexUser,
         actor: &Actor,
     ) -> Result<User, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         let t = now();
         let link = &new.link;
         let row = sqlx::query(
@@ -204,7 +204,7 @@ impl Store {
         reason: &str,
         actor: &Actor,
     ) -> Result<u64, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         let sql = format!("DELETE FROM sessions WHERE user_id = $1 AND method IN {PLEX_METHODS}");
         let r = sqlx::query(&sql).bind(user).execute(&mut *tx).await?;
         let detail = json!({"count": r.rows_affected(), "reason": reason});

@@ -58,7 +58,7 @@ fn info_from_row(r: &AnyRow) -> Result<SessionInfo, sqlx::Error> {
 impl Store {
     /// Stores a new session and audits the sign-in.
     pub async fn create_session(&self, s: &NewSession, actor: &Actor) -> Result<i64, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         let t = now();
         let row = sqlx::query(
             "INSERT INTO sessions (token_hash, user_id, created_at, expires_at, last_seen_at, ip, user_agent, remember, method) \
@@ -142,9 +142,12 @@ impl Store {
         owner: Option<UserId>,
         actor: &Actor,
     ) -> Result<String, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
+        // Write first: a read that later upgrades to a write makes concurrent SQLite
+        // transactions fail with SQLITE_BUSY instead of waiting their turn.
         let row = sqlx::query(
-            "SELECT token_hash, user_id FROM sessions WHERE id = $1 AND ($2 < 0 OR user_id = $2)",
+            "DELETE FROM sessions WHERE id = $1 AND ($2 < 0 OR user_id = $2) \
+             RETURNING token_hash, user_id",
         )
         .bind(id)
         .bind(owner.unwrap_or(-1))
@@ -153,10 +156,6 @@ impl Store {
         .ok_or(StoreError::NotFound)?;
         let hash: String = row.try_get(0)?;
         let user_id: i64 = row.try_get(1)?;
-        sqlx::query("DELETE FROM sessions WHERE id = $1")
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
         audit(
             &mut tx,
             actor,
@@ -172,7 +171,7 @@ impl Store {
 
     /// Ends the session with this token hash (sign-out); false when there was none.
     pub async fn end_session(&self, token_hash: &str, actor: &Actor) -> Result<bool, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         let row = sqlx::query("DELETE FROM sessions WHERE token_hash = $1 RETURNING user_id")
             .bind(token_hash)
             .fetch_optional(&mut *tx)
@@ -199,7 +198,7 @@ impl Store {
         keep: Option<i64>,
         actor: &Actor,
     ) -> Result<u64, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         let r = sqlx::query("DELETE FROM sessions WHERE user_id = $1 AND id <> $2")
             .bind(user)
             .bind(keep.unwrap_or(-1))
@@ -220,7 +219,7 @@ impl Store {
 
     /// Writes batched last-seen times.
     pub async fn touch_sessions(&self, seen: &[(String, i64)]) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         for (hash, at) in seen {
             sqlx::query(
                 "UPDATE sessions SET last_seen_at = $1 WHERE token_hash = $2 AND last_seen_at < $1",

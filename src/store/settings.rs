@@ -28,7 +28,7 @@ impl Store {
         audited: serde_json::Value,
         actor: &Actor,
     ) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         let t = now();
         for (key, value) in values {
             match value {

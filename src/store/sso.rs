@@ -63,7 +63,7 @@ impl Store {
         session_id: i64,
         records: &[SsoRecord],
     ) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         sqlx::query("DELETE FROM session_sso WHERE session_id = $1")
             .bind(session_id)
             .execute(&mut *tx)

@@ -62,7 +62,7 @@ impl Store {
 
     /// Adds a tab after the last one; `Conflict("name")` when the name is taken in any case.
     pub async fn create_tab(&self, f: &TabFields, actor: &Actor) -> Result<Tab, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         let t = now();
         let next: Option<i64> = sqlx::query("SELECT MAX(position) FROM tabs")
             .fetch_one(&mut *tx)
@@ -108,7 +108,7 @@ impl Store {
         f: &TabFields,
         actor: &Actor,
     ) -> Result<Tab, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         let r = sqlx::query(
             "UPDATE tabs SET name = $1, name_lc = $2, url = $3, icon = $4, group_id = $5, group_id_max = $6, \
              kind = $7, category = $8, enabled = $9, updated_at = $10 WHERE id = $11",
@@ -147,7 +147,7 @@ impl Store {
 
     /// Deletes a tab.
     pub async fn delete_tab(&self, id: i64, actor: &Actor) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         let r = sqlx::query("DELETE FROM tabs WHERE id = $1")
             .bind(id)
             .execute(&mut *tx)
@@ -163,7 +163,7 @@ impl Store {
 
     /// Puts the tabs in the order of `ids` (the caller checked it names every tab once).
     pub async fn reorder_tabs(&self, ids: &[i64], actor: &Actor) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         for (position, id) in ids.iter().enumerate() {
             let r = sqlx::query("UPDATE tabs SET position = $1 WHERE id = $2")
                 .bind(position as i64 + 1)

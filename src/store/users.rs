@@ -44,7 +44,7 @@ pub struct UserPatch {
 impl Store {
     /// Creates a user; `Conflict("username"|"email")` when taken (case-insensitively).
     pub async fn create_user(&self, new: &NewUser, actor: &Actor) -> Result<User, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         let t = now();
         let row = sqlx::query(
             "INSERT INTO users (username, username_lc, email, email_lc, password_hash, group_id, locked, image, created_at, updated_at) \
@@ -138,7 +138,7 @@ impl Store {
         action: &str,
         actor: &Actor,
     ) -> Result<User, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         let t = now();
         let mut changed = Vec::new();
         if let Some(name) = &patch.username {
@@ -236,7 +236,7 @@ impl Store {
 
     /// Deletes a user and (by cascade) their sessions.
     pub async fn delete_user(&self, id: UserId, actor: &Actor) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         // Sessions first: SQLite enforces ON DELETE CASCADE only with foreign_keys on, PostgreSQL always.
         sqlx::query("DELETE FROM sessions WHERE user_id = $1")
             .bind(id)

@@ -826,3 +826,43 @@ async fn the_audit_log_records_who_did_what_without_secrets() {
         401
     );
 }
+
+/// Many revocations at once (an admin's "sign out everywhere" clicks, the friends refresh) must
+/// all succeed: on SQLite, transactions that read and then write used to fail with SQLITE_BUSY
+/// under concurrency instead of waiting their turn.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_session_revocations_all_succeed() {
+    let app = TestApp::spawn().await;
+    let admin = app.signed_in("root", 0).await;
+    let alice = app.add_user("alice", 4).await;
+    let client = usher::auth::ClientInfo {
+        ip: "127.0.0.1".parse().unwrap(),
+        user_agent: None,
+    };
+    let mut ids = Vec::new();
+    for _ in 0..24 {
+        let s = app
+            .core
+            .start_session(
+                alice.clone(),
+                usher::domain::SessionMethod::Local,
+                false,
+                &client,
+            )
+            .await
+            .unwrap();
+        ids.push(s.session_id);
+    }
+    let mut set = tokio::task::JoinSet::new();
+    for id in ids {
+        let req = admin.delete(app.url(&format!("/api/v2/sessions/{id}")));
+        set.spawn(async move { req.send().await.unwrap().status().as_u16() });
+    }
+    let mut statuses = Vec::new();
+    while let Some(status) = set.join_next().await {
+        statuses.push(status.unwrap());
+    }
+    assert!(statuses.iter().all(|s| *s == 204), "{statuses:?}");
+    let left = app.core.sessions_of(Some(alice.id)).await.unwrap();
+    assert!(left.is_empty(), "{left:?}");
+}
