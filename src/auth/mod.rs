@@ -328,6 +328,9 @@ impl Core {
         if let Some(view) = self.sessions.get(hash) {
             return (view.expires_at > now()).then_some(view);
         }
+        if self.sessions.is_missing(hash) {
+            return None;
+        }
         let generation = self.sessions.generation();
         match self.store.load_session_view(&hash_hex(hash)).await {
             Ok(Some(view)) => {
@@ -335,7 +338,10 @@ impl Core {
                 self.sessions.insert(*hash, view.clone(), generation);
                 Some(view)
             }
-            Ok(None) => None,
+            Ok(None) => {
+                self.sessions.mark_missing(*hash);
+                None
+            }
             Err(e) => {
                 tracing::error!(error = %e, "session lookup failed");
                 None

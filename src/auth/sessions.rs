@@ -16,6 +16,10 @@ use crate::domain::{SessionView, UserId};
 /// Cached session views.
 pub struct SessionCache {
     cache: Cache<TokenHash, Arc<SessionView>>,
+    /// Token hashes the store did not know. A token reaches a browser only after its session is
+    /// stored, so "unknown" cannot turn into "known" later: remembering it briefly spares the
+    /// database the repeats (a browser with a stale cookie, or someone spraying random cookies).
+    missing: Cache<TokenHash, ()>,
     /// Bumped on every invalidation so a load that raced with one is not cached.
     generation: AtomicU64,
 }
@@ -27,6 +31,10 @@ impl Default for SessionCache {
                 .max_capacity(100_000)
                 .time_to_live(Duration::from_secs(120))
                 .build(),
+            missing: Cache::builder()
+                .max_capacity(100_000)
+                .time_to_live(Duration::from_secs(60))
+                .build(),
             generation: AtomicU64::new(0),
         }
     }
@@ -36,6 +44,16 @@ impl SessionCache {
     /// A cached view.
     pub fn get(&self, hash: &TokenHash) -> Option<Arc<SessionView>> {
         self.cache.get(hash)
+    }
+
+    /// True when the store recently said it has no session with this hash.
+    pub fn is_missing(&self, hash: &TokenHash) -> bool {
+        self.missing.contains_key(hash)
+    }
+
+    /// Remembers that the store has no session with this hash.
+    pub fn mark_missing(&self, hash: TokenHash) {
+        self.missing.insert(hash, ());
     }
 
     /// The generation to pass to [`insert`](Self::insert) after loading from the store.

@@ -320,3 +320,56 @@ async fn unicode_usernames_pass_through_headers_unchanged() {
         "Zoë 日本".as_bytes()
     );
 }
+
+/// A cookie the store does not know is remembered as unknown for a while, so a stale or sprayed
+/// cookie costs one database lookup, not one per request. (A token reaches a browser only after
+/// its session is stored, so a row appearing later for it is what this test has to fake.)
+#[tokio::test]
+async fn an_unknown_cookie_is_looked_up_once() {
+    use usher::domain::session::hash_hex;
+    use usher::domain::{SessionMethod, SessionToken};
+    let app = TestApp::spawn().await;
+    let alice = app.add_user("alice", 4).await;
+    let token = SessionToken::generate();
+    let check = |cookie: String| {
+        let req = reqwest::Client::new()
+            .get(app.url("/api/v2/auth/4"))
+            .header("cookie", format!("usher_session={cookie}"));
+        async move { req.send().await.unwrap().status().as_u16() }
+    };
+    assert_eq!(check(token.expose().to_string()).await, 401);
+    let new = usher::store::NewSession {
+        token_hash: hash_hex(&token.hash()),
+        user_id: alice.id,
+        expires_at: usher::domain::now() + 3600,
+        ip: None,
+        user_agent: None,
+        remember: false,
+        method: SessionMethod::Local,
+    };
+    app.core
+        .store
+        .create_session(&new, &usher::store::Actor::default())
+        .await
+        .unwrap();
+    assert_eq!(
+        check(token.expose().to_string()).await,
+        401,
+        "answered from memory, without asking the store again"
+    );
+    let other = SessionToken::generate();
+    let new = usher::store::NewSession {
+        token_hash: hash_hex(&other.hash()),
+        ..new
+    };
+    app.core
+        .store
+        .create_session(&new, &usher::store::Actor::default())
+        .await
+        .unwrap();
+    assert_eq!(
+        check(other.expose().to_string()).await,
+        200,
+        "a token never seen is looked up"
+    );
+}
