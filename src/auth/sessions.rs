@@ -31,8 +31,9 @@ impl Default for SessionCache {
                 .max_capacity(100_000)
                 .time_to_live(Duration::from_secs(120))
                 .build(),
+            // Real browsers hold few stale cookies; a sprayer just churns this small cache.
             missing: Cache::builder()
-                .max_capacity(100_000)
+                .max_capacity(10_000)
                 .time_to_live(Duration::from_secs(60))
                 .build(),
             generation: AtomicU64::new(0),
