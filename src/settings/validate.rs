@@ -185,6 +185,12 @@ pub fn parse_cidr(s: &str) -> Option<IpNet> {
 
 pub(crate) fn parse_http_url(s: &str) -> Result<Url, String> {
     let url = Url::parse(s).map_err(|e| format!("{s:?} is not a URL ({e})"))?;
+    if !url.username().is_empty() || url.password().is_some() {
+        // Never echo it: the user:password part is a secret that would end up in logs.
+        return Err(
+            "a URL must not carry a user name or password; use the API key or token setting".into(),
+        );
+    }
     if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
         return Err(format!(
             "{s:?} must start with http:// or https:// and name a host"
@@ -249,6 +255,8 @@ mod sso_list_tests {
         );
         let v = validate("sso.tautulli.url", &json!(["http://a:1", "http://b:2/x"])).unwrap();
         assert_eq!(v, Some(json!("http://a:1,http://b:2/x")));
+        let e = validate("sso.tautulli.url", &json!("http://admin:hunter2@a:1")).unwrap_err();
+        assert!(!e.to_string().contains("hunter2"), "{e}");
         let e = validate("sso.tautulli.url", &json!("http://a:1, tautulli:8181")).unwrap_err();
         assert!(e.to_string().contains("tautulli:8181"), "{e}");
         assert_eq!(validate("sso.tautulli.url", &json!("")).unwrap(), None);

@@ -25,6 +25,13 @@ pub fn parse_base_url(app: &'static str, text: &str) -> Result<Url, SsoError> {
         app,
         reason: format!("{text:?} is not a URL: {e}"),
     })?;
+    if !url.username().is_empty() || url.password().is_some() {
+        // The settings refuse these; a URL with credentials must never reach a log line.
+        return Err(SsoError::Config {
+            app,
+            reason: "its URL carries a user name or password; use the API key setting".into(),
+        });
+    }
     if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
         return Err(SsoError::Config {
             app,
