@@ -6,6 +6,7 @@
 //! written to the real home and tests run in parallel).
 #![allow(dead_code)]
 
+use super::process::free_port;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -101,18 +102,7 @@ impl Caddy {
 
 impl Drop for Caddy {
     fn drop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            let _ = Command::new("kill")
-                .args(["-TERM", &self.child.id().to_string()])
-                .stderr(Stdio::null())
-                .status();
-            let deadline = Instant::now() + Duration::from_secs(5);
-            while matches!(self.child.try_wait(), Ok(None)) && Instant::now() < deadline {
-                std::thread::sleep(Duration::from_millis(10));
-            }
-            let _ = self.child.kill();
-        }
-        let _ = self.child.wait();
+        super::process::stop(&mut self.child);
     }
 }
 
@@ -164,9 +154,4 @@ fn caddy_bin() -> PathBuf {
         );
     }
     bin
-}
-
-fn free_port() -> u16 {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
-    listener.local_addr().expect("local addr").port()
 }

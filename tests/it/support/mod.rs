@@ -12,6 +12,7 @@ pub mod fake_apps;
 pub mod fake_plex;
 pub mod nginx;
 pub mod plex_app;
+pub mod process;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

@@ -39,6 +39,7 @@
 //! the client's header on the way to the app.
 #![allow(dead_code)] // each test binary uses a different part of the support code
 
+use super::process::free_port;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -165,21 +166,8 @@ impl Nginx {
 }
 
 impl Drop for Nginx {
-    /// SIGTERM lets the master stop its workers (a SIGKILLed master would orphan them);
-    /// SIGKILL only if it is still running after 5 s. Waiting reaps the process: no zombie.
     fn drop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            let _ = Command::new("kill")
-                .args(["-TERM", &self.child.id().to_string()])
-                .stderr(Stdio::null())
-                .status();
-            let deadline = Instant::now() + Duration::from_secs(5);
-            while matches!(self.child.try_wait(), Ok(None)) && Instant::now() < deadline {
-                std::thread::sleep(Duration::from_millis(10));
-            }
-            let _ = self.child.kill();
-        }
-        let _ = self.child.wait();
+        super::process::stop(&mut self.child);
     }
 }
 
@@ -248,13 +236,6 @@ fn prefix_dir() -> TempDir {
         .expect("create temp dir");
     fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o755)).expect("chmod temp dir");
     dir
-}
-
-/// Binding port 0 and dropping the listener leaves a port the kernel just considered free;
-/// `start` retries if someone takes it before nginx binds it.
-fn free_port() -> u16 {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
-    listener.local_addr().expect("local addr").port()
 }
 
 fn full_config(dir: &Path, http_block_body: &str) -> String {
