@@ -37,6 +37,10 @@ pub fn router(core: Arc<Core>) -> Router {
         .route("/api/v2/logout", post(account::logout).get(account::logout))
         .route("/api/v2/me", get(account::me))
         .route(
+            "/api/v2/me/sessions",
+            delete(account::revoke_my_other_sessions),
+        )
+        .route(
             "/api/v2/me/sessions/{id}",
             delete(account::revoke_my_session),
         )
@@ -104,15 +108,24 @@ pub fn router(core: Arc<Core>) -> Router {
         .route("/setup", get(views::setup_page).post(views::setup_submit))
         .route("/plex/start", get(views::plex::start))
         .route("/plex/return", get(views::plex::finish))
+        .route("/settings", get(views::settings::settings_root))
+        .route(
+            "/settings/{group}/{name}",
+            get(views::settings::settings_page),
+        )
+        .route("/users", get(views::admin::users_page))
+        .route("/groups", get(views::admin::groups_page))
+        .route("/tabs", get(views::admin::tabs_page))
+        .route("/account", get(views::account::account_page))
+        .route("/debug", get(views::account::debug_page))
         .route("/assets/usher.css", get(views::stylesheet))
+        .route("/assets/app.js", get(views::app_script))
         .route("/assets/plex-login.js", get(views::plex_login_script))
         .route("/assets/sso.js", get(views::sso::script))
         .route("/sso/handoff", get(views::sso::handoff))
         .layer(SetResponseHeaderLayer::if_not_present(
             header::CONTENT_SECURITY_POLICY,
-            HeaderValue::from_static(
-                "default-src 'self'; frame-ancestors 'self'; form-action 'self'; base-uri 'none'",
-            ),
+            HeaderValue::from_static(views::CSP_BASE),
         ))
         .layer(SetResponseHeaderLayer::if_not_present(
             header::X_FRAME_OPTIONS,

@@ -215,6 +215,11 @@ impl Settings {
         self.values.get(key)
     }
 
+    /// True when the setting was set (not its default).
+    pub fn is_explicit(&self, key: &str) -> bool {
+        self.explicit.contains(&key)
+    }
+
     /// True when "Sign in with Plex" (the PIN flow) is offered: `plex.oauth` on and the backend in use.
     pub fn plex_oauth_enabled(&self) -> bool {
         self.plex.oauth && self.auth_type.uses_backend()

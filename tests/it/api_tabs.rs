@@ -392,10 +392,34 @@ async fn the_portal_page_links_the_persons_tabs() {
         .text()
         .await
         .unwrap();
-    assert!(html.contains(r#"<a href="/plex/">Plex</a>"#), "{html}");
+    // An embedded tab opens inside the portal; a new-window tab links the app itself.
+    let plex_id = html
+        .split(r#"<a href="/?tab="#)
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .expect("a portal link for the Plex tab");
     assert!(
-        html.contains(r#"<a href="https://ombi.example.com/?a=1&amp;b=2" target="_blank" rel="noopener">Requests</a>"#),
+        html.contains(&format!(r#"<a href="/?tab={plex_id}" data-tab="Plex">"#)),
         "{html}"
+    );
+    assert!(
+        html.contains(r#"<a href="https://ombi.example.com/?a=1&amp;b=2" data-tab="Requests" target="_blank" rel="noopener">"#),
+        "{html}"
+    );
+    let framed = user
+        .get(app.url(&format!("/?tab={plex_id}")))
+        .send()
+        .await
+        .unwrap();
+    let csp = framed.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert!(csp.contains("frame-src 'self'"), "{csp}");
+    let framed = framed.text().await.unwrap();
+    assert!(
+        framed.contains(r#"<iframe class="app" id="app-frame" src="/plex/""#),
+        "{framed}"
     );
     assert!(!html.contains("Secret"), "{html}");
     let html = admin

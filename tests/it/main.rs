@@ -32,3 +32,4 @@ mod rules;
 mod sso_apps;
 mod sso_login;
 mod sso_records;
+mod ui_journey;

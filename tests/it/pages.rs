@@ -165,7 +165,7 @@ async fn a_failed_form_login_shows_the_message_and_keeps_the_username() {
     assert_eq!(r.status(), 401);
     assert!(set_cookies(&r).is_empty());
     let html = r.text().await.unwrap();
-    assert!(html.contains("wrong username or password"), "{html}");
+    assert!(html.contains("Wrong username or password."), "{html}");
     assert!(html.contains(r#"value="alice""#), "{html}");
     assert!(html.contains(r#"name="rd" value="/radarr/""#), "{html}");
 
@@ -213,7 +213,7 @@ async fn a_failed_form_login_shows_the_message_and_keeps_the_username() {
     .await;
     assert_eq!(r.status(), 429);
     assert!(r.headers().contains_key("retry-after"));
-    assert!(r.text().await.unwrap().contains("too many failed sign-ins"));
+    assert!(r.text().await.unwrap().contains("Too many failed sign-ins"));
 }
 
 #[tokio::test]
@@ -348,8 +348,16 @@ async fn home_shows_who_is_signed_in_or_sends_to_login() {
         "{html}"
     );
     assert!(html.contains("Power User"), "{html}");
-    assert!(html.contains("(this one)"), "{html}");
     assert!(html.contains(r#"action="/logout""#));
+    let html = c
+        .get(app.url("/account"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(html.contains("this device"), "{html}");
 
     // The page's sign-out button.
     let token = c.get(app.url("/api/v2/me")).send().await.unwrap().status();

@@ -8,7 +8,7 @@ use crate::support::fake_plex::seeded::FRIEND_A;
 use crate::support::plex_app::PlexApp;
 
 /// The handle of a window other than `main`, once the page has opened one.
-async fn popup_of(
+pub(crate) async fn popup_of(
     browser: &Browser,
     main: &fantoccini::wd::WindowHandle,
 ) -> fantoccini::wd::WindowHandle {

@@ -124,6 +124,22 @@ pub async fn revoke_my_session(
     Ok(no_content())
 }
 
+/// `DELETE /api/v2/me/sessions`: sign out everywhere except this session.
+pub async fn revoke_my_other_sessions(
+    State(core): State<Arc<Core>>,
+    Client(client): Client,
+    me: SignedIn,
+) -> Result<Response, ApiError> {
+    let actor = crate::store::Actor {
+        user_id: Some(me.view.user_id),
+        ip: Some(client.ip.to_string()),
+    };
+    let n = core
+        .revoke_user_sessions(me.view.user_id, Some(me.view.session_id), &actor)
+        .await?;
+    Ok(Json(json!({ "revoked": n })).into_response())
+}
+
 /// `GET /healthz`: 200 when the database answers.
 pub async fn healthz(State(core): State<Arc<Core>>) -> Response {
     match core.store.latest_change_id().await {

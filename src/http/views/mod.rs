@@ -17,7 +17,11 @@ use crate::auth::accounts::CreateUser;
 use crate::auth::{AuthError, PasswordLogin};
 use crate::core::Core;
 
+pub mod account;
+pub mod admin;
+pub mod layout;
 pub mod plex;
+pub mod settings;
 pub mod sso;
 
 #[derive(Template)]
@@ -71,22 +75,43 @@ struct MessagePage<'a> {
     link: Option<&'a str>,
 }
 
-struct SessionRow {
-    ip: String,
-    agent: String,
-    created: String,
-    current: bool,
+/// A tile on the portal.
+struct TabTile {
+    id: i64,
+    name: String,
+    href: String,
+    icon: Option<String>,
+    initial: String,
+    new_window: bool,
+}
+
+/// Tiles under one category heading (empty name: no category).
+struct Category {
+    name: String,
+    tabs: Vec<TabTile>,
+}
+
+/// The tab shown in the portal's frame.
+struct Framed {
+    id: i64,
+    name: String,
+    url: String,
+}
+
+/// "Add this app to nginx" for an admin.
+struct Hint {
+    name: String,
+    snippet: String,
 }
 
 #[derive(Template)]
 #[template(path = "index.html")]
 struct IndexPage {
-    username: String,
-    group_name: String,
-    group_id: i64,
-    is_admin: bool,
-    sessions: Vec<SessionRow>,
-    tabs: Vec<crate::domain::Tab>,
+    nav: layout::Nav,
+    tabs: Vec<TabTile>,
+    categories: Vec<Category>,
+    framed: Option<Framed>,
+    hints: Vec<Hint>,
 }
 
 fn page<T: Template>(status: StatusCode, t: T) -> Response {
@@ -108,6 +133,19 @@ fn message(status: StatusCode, heading: &str, text: &str, link: Option<&str>) ->
             link,
         },
     )
+}
+
+/// A message as a sentence: capital first letter, full stop.
+fn sentence(text: &str) -> String {
+    let mut chars = text.chars();
+    let mut s: String = match chars.next() {
+        Some(first) => first.to_uppercase().chain(chars).collect(),
+        None => return String::new(),
+    };
+    if !s.ends_with(['.', '!', '?']) {
+        s.push('.');
+    }
+    s
 }
 
 /// `?rd=` (or Organizr's `?return=`).
@@ -194,7 +232,7 @@ pub async fn login_submit(State(core): State<Arc<Core>>, req: Request) -> Respon
             with_cookies(Redirect::to(&target).into_response(), cookies)
         }
         Err(e) => {
-            let error = e.to_string();
+            let error = sentence(&e.to_string());
             let retry_after = match e {
                 AuthError::Throttled(s) => Some(s),
                 _ => None,
@@ -232,65 +270,153 @@ pub async fn logout_submit(State(core): State<Arc<Core>>, req: Request) -> Respo
     with_cookies(Redirect::to("/login").into_response(), set)
 }
 
-/// `GET /`: who is signed in; otherwise the sign-in page (or a first-run hint).
-pub async fn index(State(core): State<Arc<Core>>, req: Request) -> Response {
-    let (parts, _) = req.into_parts();
-    let Some(me) = session_of(&parts, &core).await.filter(|s| !s.view.locked) else {
-        if core.setup_required().await.unwrap_or(false) {
-            return message(
-                StatusCode::OK,
-                "Usher needs its first administrator",
-                "Open the one-time setup link printed in Usher's log (also in the file setup-token in the data directory), or run: usher user add NAME --email EMAIL --group 0",
-                None,
-            );
-        }
-        return Redirect::to("/login").into_response();
-    };
-    let sessions = core
-        .sessions_of(Some(me.view.user_id))
-        .await
-        .unwrap_or_default();
-    let tabs = core.tabs_for(me.view.group_id).await.unwrap_or_default();
-    let sessions = sessions
-        .into_iter()
-        .map(|s| SessionRow {
-            ip: s.ip.unwrap_or_default(),
-            agent: s
-                .user_agent
-                .unwrap_or_else(|| "unknown device".into())
-                .chars()
-                .take(60)
-                .collect(),
-            created: format_time(s.created_at),
-            current: s.id == me.view.session_id,
-        })
-        .collect();
-    page(
-        StatusCode::OK,
-        IndexPage {
-            username: me.view.username.clone(),
-            group_name: me.view.group_name.clone(),
-            group_id: me.view.group_id,
-            is_admin: crate::auth::accounts::can_administer(me.view.group_id),
-            sessions,
-            tabs,
-        },
-    )
+/// `?tab=ID`: open a tab in the portal's frame.
+#[derive(Debug, Deserialize)]
+pub struct PortalQuery {
+    tab: Option<String>,
 }
 
-fn format_time(epoch: i64) -> String {
-    cookie::time::OffsetDateTime::from_unix_timestamp(epoch)
-        .map(|t| {
-            format!(
-                "{:04}-{:02}-{:02} {:02}:{:02} UTC",
-                t.year(),
-                t.month() as u8,
-                t.day(),
-                t.hour(),
-                t.minute()
-            )
+/// `GET /`: the portal (the person's tabs); otherwise the sign-in page (or a first-run hint).
+pub async fn index(
+    State(core): State<Arc<Core>>,
+    Query(q): Query<PortalQuery>,
+    req: Request,
+) -> Response {
+    let (parts, _) = req.into_parts();
+    if session_of(&parts, &core).await.is_none() && core.setup_required().await.unwrap_or(false) {
+        return message(
+            StatusCode::OK,
+            "Usher needs its first administrator",
+            "Open the one-time setup link printed in Usher's log (also in the file setup-token in the data directory), or run: usher user add NAME --email EMAIL --group 0",
+            None,
+        );
+    }
+    let me = match layout::page_session(&parts, &core, layout::Need::SignedIn).await {
+        Ok(me) => me,
+        Err(resp) => return resp,
+    };
+    let nav = layout::Nav::new(&me, "portal");
+    let tabs = core.tabs_for(me.view.group_id).await.unwrap_or_default();
+    let wanted: Option<i64> = q.tab.as_deref().and_then(|t| t.parse().ok());
+    let framed = wanted
+        .and_then(|id| tabs.iter().find(|t| t.id == id))
+        .filter(|t| t.kind == crate::domain::TabKind::Iframe)
+        .map(|t| Framed {
+            id: t.id,
+            name: t.name.clone(),
+            url: t.url.clone(),
+        });
+    let hints = if nav.is_admin && framed.is_none() {
+        tabs.iter().filter_map(nginx_hint).collect()
+    } else {
+        Vec::new()
+    };
+    let tile = |t: &crate::domain::Tab| {
+        let new_window = t.kind == crate::domain::TabKind::NewWindow;
+        TabTile {
+            id: t.id,
+            name: t.name.clone(),
+            href: if new_window {
+                t.url.clone()
+            } else {
+                format!("/?tab={}", t.id)
+            },
+            icon: t.icon.clone().filter(|i| !i.is_empty()),
+            initial: t
+                .name
+                .chars()
+                .next()
+                .unwrap_or('?')
+                .to_uppercase()
+                .collect(),
+            new_window,
+        }
+    };
+    let mut categories: Vec<Category> = Vec::new();
+    for t in &tabs {
+        let name = t.category.clone().unwrap_or_default();
+        match categories.iter_mut().find(|c| c.name == name) {
+            Some(c) => c.tabs.push(tile(t)),
+            None => categories.push(Category {
+                name,
+                tabs: vec![tile(t)],
+            }),
+        }
+    }
+    let frame_src = framed.as_ref().map(|f| frame_source(&f.url));
+    let mut resp = page(
+        StatusCode::OK,
+        IndexPage {
+            nav,
+            tabs: tabs.iter().map(tile).collect(),
+            categories,
+            framed,
+            hints,
+        },
+    );
+    if let Some(src) = frame_src {
+        // The portal may frame exactly the app it shows (and itself); nothing else.
+        let csp = format!("{CSP_BASE}; frame-src 'self'{src}");
+        if let Ok(v) = HeaderValue::from_str(&csp) {
+            resp.headers_mut()
+                .insert(header::CONTENT_SECURITY_POLICY, v);
+        }
+    }
+    resp
+}
+
+/// The pages' Content-Security-Policy: only Usher's own scripts and styles, no inline code,
+/// images also from https (tab icons), frames only where a page says so, framed only by itself.
+pub const CSP_BASE: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: https:; connect-src 'self'; object-src 'none'; frame-ancestors 'self'; form-action 'self'; base-uri 'none'";
+
+/// ` https://app.example.com` for an absolute tab URL; nothing for a path on Usher's own host.
+fn frame_source(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(u) if matches!(u.scheme(), "http" | "https") => {
+            format!(" {}", u.origin().ascii_serialization())
+        }
+        _ => String::new(),
+    }
+}
+
+/// The nginx block that protects a tab's app (subdirectory form on Usher's host).
+fn nginx_hint(tab: &crate::domain::Tab) -> Option<Hint> {
+    let app: String = tab
+        .name
+        .to_lowercase()
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+        .collect::<String>()
+        .trim_matches('-')
+        .to_string();
+    if app.is_empty() {
+        return None;
+    }
+    let opts = crate::proxy_config::Options {
+        proxy: crate::proxy_config::Proxy::Nginx,
+        app,
+        upstream: None,
+        group: tab.group_id,
+        mode: crate::proxy_config::Mode::Subdirectory,
+        header_auth: false,
+        usher: "http://127.0.0.1:8420".into(),
+        domain: "example.com".into(),
+    };
+    // An app the generator does not know needs its address: a placeholder the admin replaces.
+    let snippet = crate::proxy_config::generate(&opts)
+        .or_else(|_| {
+            let opts = crate::proxy_config::Options {
+                upstream: Some("http://127.0.0.1:8080".into()),
+                ..opts.clone()
+            };
+            crate::proxy_config::generate(&opts)
+                .map(|s| format!("# Change 127.0.0.1:8080 to where the app listens.\n{s}"))
         })
-        .unwrap_or_default()
+        .ok()?;
+    Some(Hint {
+        name: tab.name.clone(),
+        snippet,
+    })
 }
 
 /// `?token=` of the setup link.
@@ -411,6 +537,18 @@ pub async fn plex_login_script() -> Response {
             (header::CACHE_CONTROL, "public, max-age=3600"),
         ],
         include_str!("../../../assets/plex-login.js"),
+    )
+        .into_response()
+}
+
+/// `GET /assets/app.js`: the signed-in pages' forms and buttons.
+pub async fn app_script() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=3600"),
+        ],
+        include_str!("../../../assets/app.js"),
     )
         .into_response()
 }

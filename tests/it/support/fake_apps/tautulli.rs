@@ -84,6 +84,7 @@ impl FakeTautulli {
                 post(signin).get(not_allowed),
             )
             .route(&format!("{root}/api/v2"), get(api))
+            .route(&format!("{root}/home"), get(home))
             .with_state(fake.clone());
         FakeTautulli {
             server: serve(router).await,
@@ -142,6 +143,21 @@ async fn login_page(State(fake): State<Arc<Fake>>) -> Response {
          <meta name=\"csrf-token\" content=\"{csrf}\"></head><body>Tautulli</body></html>"
     );
     ([(header::SET_COOKIE, cookie)], Html(page)).into_response()
+}
+
+/// Tautulli's home page: what a person sees with (or without) a sign-in cookie it issued.
+async fn home(State(fake): State<Arc<Fake>>, headers: HeaderMap) -> Response {
+    let token = request_cookie(&headers, &format!("tautulli_token_{}", fake.uuid));
+    let signed_in = token.is_some_and(|t| fake.inner.lock().unwrap().issued.contains(&t));
+    let body = if signed_in {
+        "<h1>Tautulli</h1><p id=\"state\">Activity: signed in by Usher</p>"
+    } else {
+        "<h1>Tautulli</h1><p id=\"state\">Please sign in</p>"
+    };
+    Html(format!(
+        "<!doctype html><html><head><title>Tautulli</title></head><body>{body}</body></html>"
+    ))
+    .into_response()
 }
 
 async fn not_allowed() -> StatusCode {
