@@ -33,3 +33,5 @@ mod sso_apps;
 mod sso_login;
 mod sso_records;
 mod ui_journey;
+mod ui_pages;
+mod ui_theme;

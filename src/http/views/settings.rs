@@ -36,7 +36,7 @@ pub const SECTIONS: &[Section] = &[
         title: "Authentication",
         section: "System Settings / Main / Authentication",
         test_app: None,
-        intro: "Who may sign in and how. To let people sign in with their Plex account: set the authentication type to \"Usher accounts + Plex\", choose Plex as the backend, and use the Retrieve buttons to fill in the Plex token and the Plex machine.",
+        intro: "Who may sign in and how. To let people sign in with their Plex account: set the authentication type to \"Usher accounts + backend\", choose Plex as the backend, and use the Retrieve buttons to fill in the Plex token and the Plex machine.",
     },
     Section {
         slug: "main/general",
@@ -295,12 +295,36 @@ fn field(settings: &Settings, d: &'static crate::settings::Def) -> FieldView {
     f
 }
 
-/// The fields of one section, in the table's order.
+/// Settings shown first on their page, in the seed's order ("Change the Authentication type …
+/// Choose Plex as the Authentication Backend. Use the Retrieve button to fill in the Plex Token
+/// and Plex Machine. The other two toggles …"); the rest follow in the table's order.
+const FIRST: &[&str] = &[
+    "auth_type",
+    "auth_backend",
+    "plex.token",
+    "plex.machine_id",
+    "plex.oauth",
+    "plex.strict_friends",
+    "plex.default_group",
+];
+
+/// The fields of one section: [`FIRST`] first, then the table's order.
 pub fn fields(settings: &Settings, section: &str) -> Vec<FieldView> {
-    DEFS.iter()
+    let mut defs: Vec<(usize, &'static crate::settings::Def)> = DEFS
+        .iter()
         .filter(|d| d.section == section)
-        .map(|d| field(settings, d))
-        .collect()
+        .enumerate()
+        .collect();
+    defs.sort_by_key(|(i, d)| {
+        (
+            FIRST
+                .iter()
+                .position(|k| *k == d.key)
+                .unwrap_or(FIRST.len()),
+            *i,
+        )
+    });
+    defs.into_iter().map(|(_, d)| field(settings, d)).collect()
 }
 
 /// A menu entry.
@@ -400,6 +424,19 @@ mod tests {
                 s.slug
             );
         }
+    }
+
+    #[test]
+    fn authentication_starts_as_the_seed_describes() {
+        let settings = Settings::default();
+        let keys: Vec<&str> = fields(&settings, SECTIONS[0].section)
+            .iter()
+            .map(|f| f.key)
+            .collect();
+        assert_eq!(
+            &keys[..4],
+            ["auth_type", "auth_backend", "plex.token", "plex.machine_id"]
+        );
     }
 
     #[test]

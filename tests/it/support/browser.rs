@@ -45,6 +45,11 @@ impl Browser {
     /// Starts chromedriver on a free port and opens a headless Chromium session through it;
     /// panics with the driver's log (and which package to install) when that fails.
     pub async fn start() -> Browser {
+        Self::start_with(&[]).await
+    }
+
+    /// [`Browser::start`] with extra Chromium switches (e.g. a dark system theme).
+    pub async fn start_with(extra_args: &[&str]) -> Browser {
         let driver_bin = binary(
             "USHER_TEST_CHROMEDRIVER",
             "/usr/bin/chromedriver",
@@ -70,20 +75,25 @@ impl Browser {
         let mut browser_parts = DriverGuard(Some(driver));
         wait_for_driver(port, &mut browser_parts, &driver_log).await;
 
+        let mut args = vec![
+            "--headless=new".to_string(),
+            "--no-sandbox".into(),
+            "--disable-gpu".into(),
+            "--disable-dev-shm-usage".into(),
+            "--no-first-run".into(),
+            "--window-size=1280,900".into(),
+            format!(
+                "--user-data-dir={}",
+                profile.path().join("profile").display()
+            ),
+        ];
+        args.extend(extra_args.iter().map(|a| a.to_string()));
         let mut caps = serde_json::Map::new();
         caps.insert(
             "goog:chromeOptions".into(),
             json!({
                 "binary": chromium_bin,
-                "args": [
-                    "--headless=new",
-                    "--no-sandbox",
-                    "--disable-gpu",
-                    "--disable-dev-shm-usage",
-                    "--no-first-run",
-                    "--window-size=1280,900",
-                    format!("--user-data-dir={}", profile.path().join("profile").display()),
-                ],
+                "args": args,
             }),
         );
         let connector = hyper_util::client::legacy::connect::HttpConnector::new();
