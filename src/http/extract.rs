@@ -17,8 +17,12 @@ use crate::domain::SessionView;
 
 /// The socket peer of a request (loopback when the server did not record it, as in router tests).
 pub fn peer_of(parts: &Parts) -> std::net::IpAddr {
-    parts
-        .extensions
+    peer_in(&parts.extensions)
+}
+
+/// [`peer_of`] for a whole request's extensions (middleware sees a `Request`, not `Parts`).
+pub fn peer_in(extensions: &axum::http::Extensions) -> std::net::IpAddr {
+    extensions
         .get::<ConnectInfo<SocketAddr>>()
         .map(|c| c.0.ip())
         .unwrap_or(std::net::IpAddr::from([127, 0, 0, 1]))

@@ -3,6 +3,7 @@
 pub mod api;
 pub mod client_ip;
 pub mod cookies;
+pub mod csrf;
 pub mod error;
 pub mod extract;
 pub mod proxy_auth;

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use axum::extract::{ConnectInfo, DefaultBodyLimit, Request, State};
 use axum::http::{header, HeaderName, HeaderValue, StatusCode};
+use axum::middleware::from_fn_with_state;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, delete, get, patch, post};
 use axum::Router;
@@ -135,6 +136,7 @@ pub fn router(core: Arc<Core>) -> Router {
     let hardened = api
         .merge(pages)
         .method_not_allowed_fallback(method_not_allowed)
+        .layer(from_fn_with_state(core.clone(), super::csrf::protect))
         .layer(SetResponseHeaderLayer::if_not_present(
             header::X_CONTENT_TYPE_OPTIONS,
             HeaderValue::from_static("nosniff"),

@@ -8,6 +8,7 @@ mod api_login;
 mod api_settings;
 mod api_tabs;
 mod cli;
+mod csrf;
 mod docs;
 mod e2e_browser;
 mod e2e_forwarding;
