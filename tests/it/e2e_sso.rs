@@ -101,6 +101,7 @@ async fn plex_and_tautulli_sso_through_nginx_in_a_real_browser() {
 
     // Sign out from the portal page: the cookie and the Plex token are gone.
     browser.goto(&nginx.url("/")).await;
+    browser.click("details.menu summary").await;
     browser.click("form[data-sso-logout] button").await;
     browser.wait_for_url(|u| u.ends_with("/login")).await;
     browser.goto(&nginx.url("/plex/web/index.html")).await;
