@@ -32,4 +32,5 @@ mod rules;
 mod sso_apps;
 mod sso_login;
 mod sso_records;
+mod ui_admin;
 mod ui_journey;
