@@ -33,6 +33,7 @@ mod rules;
 mod sso_apps;
 mod sso_login;
 mod sso_records;
+mod ui_admin;
 mod ui_journey;
 mod ui_pages;
 mod ui_theme;

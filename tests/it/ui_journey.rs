@@ -20,7 +20,7 @@ const ADMIN: &str = "captain";
 const ADMIN_PASSWORD: &str = "a long admin password";
 
 /// Picks `value` in the `<select>` found by `css`.
-async fn select(browser: &Browser, css: &str, value: &str) {
+pub(crate) async fn select(browser: &Browser, css: &str, value: &str) {
     browser
         .find(css)
         .await
@@ -31,7 +31,7 @@ async fn select(browser: &Browser, css: &str, value: &str) {
 
 /// Scrolls the element found by `css` to the middle of the screen (clear of the sticky save
 /// bar, as a person would scroll) and returns it.
-async fn reveal(browser: &Browser, css: &str) -> fantoccini::elements::Element {
+pub(crate) async fn reveal(browser: &Browser, css: &str) -> fantoccini::elements::Element {
     let element = browser.find(css).await;
     let arg = serde_json::to_value(&element).expect("element as a script argument");
     browser
@@ -43,7 +43,7 @@ async fn reveal(browser: &Browser, css: &str) -> fantoccini::elements::Element {
 }
 
 /// Makes the checkbox found by `css` checked (or not).
-async fn check(browser: &Browser, css: &str, on: bool) {
+pub(crate) async fn check(browser: &Browser, css: &str, on: bool) {
     let b = reveal(browser, css).await;
     if b.is_selected().await.expect("checkbox state") != on {
         b.click().await.expect("click checkbox");
@@ -51,7 +51,7 @@ async fn check(browser: &Browser, css: &str, on: bool) {
 }
 
 /// Waits until the element found by `css` shows `needle` in its text.
-async fn wait_text_in(browser: &Browser, css: &str, needle: &str) -> String {
+pub(crate) async fn wait_text_in(browser: &Browser, css: &str, needle: &str) -> String {
     let deadline = std::time::Instant::now() + Duration::from_secs(15);
     loop {
         let text = browser.find(css).await.text().await.unwrap_or_default();
