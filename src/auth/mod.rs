@@ -116,8 +116,23 @@ impl From<crate::domain::tab::FieldError> for AuthError {
 }
 
 impl From<crate::domain::user::InvalidInput> for AuthError {
+    /// Names the field, so forms can show the reason next to it (`error.fields`).
     fn from(e: crate::domain::user::InvalidInput) -> Self {
-        AuthError::InvalidInput(e.to_string())
+        use crate::domain::user::InvalidInput as I;
+        let field = match e {
+            I::UsernameLength | I::UsernameChars => "username",
+            I::Email => "email",
+            I::PasswordLength => "password",
+            I::Group(_) => "group_id",
+        };
+        let text = e.to_string();
+        // "password must be …" → field "password", reason "must be …".
+        let reason = text
+            .strip_prefix(field)
+            .map(str::trim_start)
+            .unwrap_or(&text)
+            .to_string();
+        AuthError::InvalidField(crate::domain::tab::FieldError::new(field, reason))
     }
 }
 

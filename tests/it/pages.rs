@@ -444,7 +444,7 @@ async fn setup_needs_the_token_and_works_once() {
         .unwrap();
     assert_eq!(r.status(), 400);
     let html = r.text().await.unwrap();
-    assert!(html.contains("password must be at least"), "{html}");
+    assert!(html.contains("Password: must be at least"), "{html}");
     assert!(html.contains(r#"value="boss""#), "username kept: {html}");
     assert!(app.core.store.list_users().await.unwrap().is_empty());
     assert!(token_file.exists());

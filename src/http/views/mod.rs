@@ -513,7 +513,7 @@ pub async fn setup_submit(State(core): State<Arc<Core>>, req: Request) -> Respon
         Err(e) => {
             let error = match &e {
                 AuthError::Conflict(_) => "That username or email is already taken.".to_string(),
-                other => other.to_string(),
+                other => sentence(&other.to_string()),
             };
             let status = super::error::ApiError::from(e).status;
             page(
