@@ -289,6 +289,12 @@ async fn the_whole_journey_from_setup_to_a_friend_on_a_phone() {
         .await
         .expect("back to the portal");
     browser.screenshot("journey-10-phone-tab").await;
+    // The debug area (account menu) shows Tautulli's sign-in as working for this session.
+    browser.click("details.menu summary").await;
+    browser.click("a[href=\"/debug\"]").await;
+    let tautulli_row = wait_text_in(&browser, "section[data-app=\"Tautulli\"]", "working").await;
+    assert!(tautulli_row.contains("signed in"), "{tautulli_row}");
+    browser.screenshot("journey-11-phone-debug").await;
     assert!(
         browser
             .client()
@@ -298,6 +304,6 @@ async fn the_whole_journey_from_setup_to_a_friend_on_a_phone() {
         "a friend sees no admin menu"
     );
     sign_out(&browser, &app).await;
-    browser.screenshot("journey-11-phone-signed-out").await;
+    browser.screenshot("journey-12-phone-signed-out").await;
     browser.close().await;
 }
