@@ -64,7 +64,13 @@
   }
 
   function initial(input) {
-    return input.type === 'checkbox' ? String(input.defaultChecked) : input.defaultValue;
+    if (input.type === 'checkbox') return String(input.defaultChecked);
+    if (input.tagName === 'SELECT') {
+      // A select has no defaultValue: the option the page was served with is marked selected.
+      var served = Array.prototype.filter.call(input.options, function (o) { return o.defaultSelected; })[0] || input.options[0];
+      return served ? served.value : '';
+    }
+    return input.defaultValue;
   }
   function current(input) {
     return input.type === 'checkbox' ? String(input.checked) : input.value;
@@ -129,6 +135,7 @@
         if (then === 'stay') {
           form.querySelectorAll('input[name], select[name], textarea[name]').forEach(function (input) {
             if (input.type === 'checkbox') input.defaultChecked = input.checked;
+            else if (input.tagName === 'SELECT') Array.prototype.forEach.call(input.options, function (o) { o.defaultSelected = o.selected; });
             else if (input.type === 'password') { input.value = ''; input.defaultValue = ''; }
             else input.defaultValue = input.value;
             input.removeAttribute('data-dirty');

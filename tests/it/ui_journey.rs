@@ -203,6 +203,8 @@ async fn the_whole_journey_from_setup_to_a_friend_on_a_phone() {
         Some(MACHINE_A)
     );
     browser.screenshot("journey-05-authentication-saved").await;
+    // Only changed fields are sent: saving again sends nothing (selects included).
+    assert_eq!(save_settings(&browser).await, "Nothing changed.");
 
     // 3. Settings / Single Sign-On / Tautulli: turn on, save, Test.
     browser.click("a[href=\"/settings/sso/tautulli\"]").await;
