@@ -10,6 +10,12 @@ use usher::auth::accounts::{Acting, CreateUser, EditUser};
 use usher::config::{Config, LogFormat, Overrides};
 use usher::core::Core;
 
+/// Command handlers that would make this file too long to read.
+mod cli {
+    pub mod groups_tabs;
+}
+use cli::groups_tabs::{GroupAction, TabAction, GROUP_NUMBERS, TAB_VISIBILITY};
+
 /// Usher — one sign-in for Plex and everything behind your reverse proxy.
 ///
 /// Usher answers nginx `auth_request` (Organizr-compatible: /api/v2/auth/{group}) so that one
@@ -78,6 +84,27 @@ enum Command {
         store: StoreArgs,
         #[command(subcommand)]
         action: SettingsAction,
+    },
+    /// Manage groups: rename, add and delete custom groups, choose the default group.
+    ///
+    /// A running server sees the change within a second.
+    #[command(after_help = GROUP_NUMBERS)]
+    Group {
+        #[command(flatten)]
+        store: StoreArgs,
+        #[command(subcommand)]
+        action: GroupAction,
+    },
+    /// Manage the portal's tabs: add, change, delete, reorder.
+    ///
+    /// A tab's name also works as a proxy-auth URL (/api/v2/auth/TABNAME). A running server sees
+    /// the change within a second.
+    #[command(after_help = TAB_VISIBILITY)]
+    Tab {
+        #[command(flatten)]
+        store: StoreArgs,
+        #[command(subcommand)]
+        action: TabAction,
     },
     /// Print a ready reverse-proxy snippet (nginx, Caddy or Traefik) that puts an app behind
     /// Usher; needs no database.
@@ -252,6 +279,24 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let core = Core::open(config).await?;
             settings_command(&core, action).await?;
             core.store.close().await;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Group { store, action } => {
+            let config = Config::load(overrides(store, &cli, None))?;
+            init_logging(&config, true);
+            let core = Core::open(config).await?;
+            let done = cli::groups_tabs::group_command(&core, action).await;
+            core.store.close().await;
+            done?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Tab { store, action } => {
+            let config = Config::load(overrides(store, &cli, None))?;
+            init_logging(&config, true);
+            let core = Core::open(config).await?;
+            let done = cli::groups_tabs::tab_command(&core, action).await;
+            core.store.close().await;
+            done?;
             Ok(ExitCode::SUCCESS)
         }
         Command::ProxyConfig(a) => {

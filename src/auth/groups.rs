@@ -1,4 +1,4 @@
-//! Group administration shared by the admin API (and later the CLI): rename any group, add
+//! Group administration shared by the admin API and the CLI: rename any group, add
 //! and delete custom groups (5–997), choose the default group.
 
 use crate::core::Core;

@@ -1,6 +1,6 @@
 //! The real `usher` binary, run as a person at a terminal would: help texts, `serve` with its
-//! logs and files, configuration layering and errors, and the `user`/`settings`/`healthcheck`
-//! commands against the data directory of a running server.
+//! logs and files, configuration layering and errors, and the `user`/`settings`/`group`/`tab`/
+//! `healthcheck` commands against the data directory of a running server.
 //!
 //! Every command runs with a cleared environment (only PATH is passed on), so neither the
 //! developer's USHER_* variables nor USHER_TEST_BACKEND reach it: these tests stay on SQLite in a
@@ -8,6 +8,7 @@
 
 mod accounts;
 mod config;
+mod groups_tabs;
 mod help;
 mod serve;
 
