@@ -76,6 +76,15 @@
     return input.type === 'checkbox' ? String(input.checked) : input.value;
   }
 
+  // Why a field cannot be sent as typed (checked before anything is sent), or null.
+  function localProblem(input) {
+    if (input.validity && input.validity.badInput) return 'Enter a whole number.';
+    if (input.getAttribute('data-type') === 'json' && input.value.trim() !== '') {
+      try { JSON.parse(input.value); } catch (e) { return 'This is not valid JSON: ' + e.message; }
+    }
+    return null;
+  }
+
   function clearErrors(form) {
     form.querySelectorAll('[data-error-for]').forEach(function (el) { el.textContent = ''; });
     form.querySelectorAll('.invalid').forEach(function (el) {
@@ -108,14 +117,23 @@
       var spec = split(form.getAttribute('data-api'));
       var changedOnly = form.hasAttribute('data-changed-only');
       var body = {};
+      var problems = {};
       form.querySelectorAll('input[name], select[name], textarea[name]').forEach(function (input) {
         if (input.disabled) return;
-        if (changedOnly && current(input) === initial(input) && !input.hasAttribute('data-dirty')) return;
+        if (changedOnly && current(input) === initial(input) && !input.hasAttribute('data-dirty') &&
+            !(input.validity && input.validity.badInput)) return;
+        var problem = localProblem(input);
+        if (problem) { problems[input.name] = problem; return; }
         var v = valueOf(input);
         if (v !== undefined) body[input.name] = v;
       });
       var status = form.querySelector('[data-status]') || pageStatus();
       clearErrors(form);
+      if (Object.keys(problems).length > 0) {
+        showFieldErrors(form, problems);
+        say(status, 'Nothing was saved: fix the marked field.', false);
+        return;
+      }
       if (changedOnly && Object.keys(body).length === 0) {
         say(status, 'Nothing changed.', null);
         return;
@@ -136,7 +154,19 @@
           form.querySelectorAll('input[name], select[name], textarea[name]').forEach(function (input) {
             if (input.type === 'checkbox') input.defaultChecked = input.checked;
             else if (input.tagName === 'SELECT') Array.prototype.forEach.call(input.options, function (o) { o.defaultSelected = o.selected; });
-            else if (input.type === 'password') { input.value = ''; input.defaultValue = ''; }
+            else if (input.type === 'password') {
+              if (input.value !== '') input.placeholder = 'Saved — leave empty to keep';
+              input.value = '';
+              input.defaultValue = '';
+            } else if (input.hasAttribute('data-clear-hidden')) {
+              // The saved secret was removed: the field is empty and usable again.
+              var field = form.querySelector('[name="' + CSS.escape(input.name) + '"]:disabled');
+              var box = form.querySelector('[data-clear-for="' + CSS.escape(input.name) + '"]');
+              if (field) { field.disabled = false; field.placeholder = 'Not set'; }
+              if (box) { box.checked = false; box.closest('label').hidden = true; }
+              input.remove();
+              return;
+            }
             else input.defaultValue = input.value;
             input.removeAttribute('data-dirty');
           });
@@ -298,8 +328,17 @@
       var ids = Array.prototype.map.call(body.querySelectorAll('tr[data-id]'), function (tr) {
         return parseInt(tr.getAttribute('data-id'), 10);
       });
+      var movers = document.querySelectorAll('button[data-move]');
+      movers.forEach(function (b) { b.disabled = true; });
       api('POST', '/api/v2/tabs/order', { ids: ids }).then(function (res) {
-        say(pageStatus(), res.ok ? 'Order saved.' : errorText(res), res.ok);
+        if (!res.ok) {
+          // Show the order the server kept rather than one it refused.
+          say(pageStatus(), errorText(res) + ' Reloading the saved order…', false);
+          setTimeout(function () { window.location.reload(); }, 1500);
+          return;
+        }
+        movers.forEach(function (b) { b.disabled = false; });
+        say(pageStatus(), 'Order saved.', true);
         button.focus();
       });
     });

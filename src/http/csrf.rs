@@ -236,7 +236,20 @@ fn refuse(req: &Request, why: &Refusal<'_>) -> Response {
         value = ?shown,
         "cross-site request refused"
     );
-    ApiError::new(StatusCode::FORBIDDEN, "cross_origin_refused", why.message()).into_response()
+    if req.uri().path().starts_with("/api/") {
+        return ApiError::new(StatusCode::FORBIDDEN, "cross_origin_refused", why.message())
+            .into_response();
+    }
+    // A sign-in, setup or sign-out form: a page people can read, not JSON.
+    crate::http::views::message(
+        StatusCode::FORBIDDEN,
+        "Request refused",
+        &format!(
+            "{} Open Usher from its own address and try again.",
+            crate::http::views::sentence(why.message())
+        ),
+        Some("/"),
+    )
 }
 
 #[cfg(test)]

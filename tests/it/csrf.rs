@@ -44,6 +44,21 @@ async fn assert_refused(r: Response, what: &str) {
     assert_error(&body, "cross_origin_refused");
 }
 
+/// A refused form post: 403 with a page that says why (people see it, not a script).
+async fn assert_refused_page(r: Response, what: &str) {
+    assert!(
+        r.headers().get("set-cookie").is_none(),
+        "{what}: a refused request set a cookie"
+    );
+    assert_eq!(r.status(), 403, "{what}");
+    let html = r.text().await.unwrap();
+    assert!(html.contains("Request refused"), "{what}: {html}");
+    assert!(
+        html.contains("Cross-site request refused"),
+        "{what}: {html}"
+    );
+}
+
 /// This server's own origin as a browser would send it.
 fn own_origin(app: &TestApp) -> String {
     app.url("")
@@ -162,14 +177,14 @@ async fn pages_and_admin_changes_are_protected_too_but_reads_are_not() {
         .send()
         .await
         .unwrap();
-    assert_refused(r, "POST /login").await;
+    assert_refused_page(r, "POST /login").await;
     let r = admin
         .post(app.url("/logout"))
         .header("sec-fetch-site", "cross-site")
         .send()
         .await
         .unwrap();
-    assert_refused(r, "POST /logout").await;
+    assert_refused_page(r, "POST /logout").await;
     assert_eq!(app.get_json(&admin, "/api/v2/me").await.0, 200);
 
     // An admin's settings change from another site leaves the setting alone.

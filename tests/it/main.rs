@@ -36,4 +36,5 @@ mod sso_records;
 mod ui_admin;
 mod ui_journey;
 mod ui_pages;
+mod ui_settings;
 mod ui_theme;

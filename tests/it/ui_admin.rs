@@ -16,7 +16,7 @@ use crate::ui_journey::{reveal, select, wait_text_in};
 const STEP_TIMEOUT: Duration = Duration::from_secs(15);
 
 /// Signs `name` in through the /login page and waits for the portal.
-async fn sign_in(browser: &Browser, app: &TestApp, name: &str) {
+pub(crate) async fn sign_in(browser: &Browser, app: &TestApp, name: &str) {
     browser.goto(&app.url("/login")).await;
     browser.fill("#username", name).await;
     browser.fill("#password", PASSWORD).await;

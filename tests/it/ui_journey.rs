@@ -67,7 +67,7 @@ pub(crate) async fn wait_text_in(browser: &Browser, css: &str, needle: &str) -> 
 }
 
 /// Clicks "Save" on a settings page and waits for the answer.
-async fn save_settings(browser: &Browser) -> String {
+pub(crate) async fn save_settings(browser: &Browser) -> String {
     browser.click("#save-settings").await;
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     loop {

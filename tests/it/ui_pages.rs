@@ -264,3 +264,48 @@ async fn signing_out_other_devices_keeps_this_one() {
         .unwrap();
     assert_eq!(r.status(), 401);
 }
+
+#[tokio::test]
+async fn tab_hosts_cannot_reach_into_the_portals_policy_and_icon_names_get_a_letter() {
+    let app = TestApp::spawn().await;
+    let admin = app.signed_in("root", 0).await;
+    // The url crate accepts ';', ',' and '*' in host names; in the CSP they would add or widen
+    // directives (`frame-src 'self' https://a.example;sandbox`).
+    for url in [
+        "https://a.example;sandbox/",
+        "https://*/",
+        "https://a.example,b.example/",
+    ] {
+        let r = admin
+            .post(app.url("/api/v2/tabs"))
+            .json(&json!({"name": "Odd", "url": url, "group_id": 4}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 400, "{url}");
+        let body: serde_json::Value = r.json().await.unwrap();
+        assert!(body["error"]["fields"]["url"].is_string(), "{url}: {body}");
+    }
+    for (name, icon) in [
+        ("Films", "fa fa-film"),
+        ("Music", "https://icons.example.com/music.png"),
+    ] {
+        let r = admin
+            .post(app.url("/api/v2/tabs"))
+            .json(&json!({"name": name, "url": "/x/", "group_id": 4, "icon": icon}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 201, "{name}");
+    }
+    let (_, html, _) = get(&admin, &app, "/").await;
+    assert!(!html.contains(r#"src="fa fa-film""#), "{html}");
+    assert!(
+        html.contains(r#"<span class="initial" aria-hidden="true">F</span>"#),
+        "{html}"
+    );
+    assert!(
+        html.contains(r#"<img src="https://icons.example.com/music.png""#),
+        "{html}"
+    );
+}

@@ -124,7 +124,12 @@ fn page<T: Template>(status: StatusCode, t: T) -> Response {
     }
 }
 
-fn message(status: StatusCode, heading: &str, text: &str, link: Option<&str>) -> Response {
+pub(crate) fn message(
+    status: StatusCode,
+    heading: &str,
+    text: &str,
+    link: Option<&str>,
+) -> Response {
     page(
         status,
         MessagePage {
@@ -136,7 +141,7 @@ fn message(status: StatusCode, heading: &str, text: &str, link: Option<&str>) ->
 }
 
 /// A message as a sentence: capital first letter, full stop.
-fn sentence(text: &str) -> String {
+pub(crate) fn sentence(text: &str) -> String {
     let mut chars = text.chars();
     let mut s: String = match chars.next() {
         Some(first) => first.to_uppercase().chain(chars).collect(),
@@ -321,7 +326,11 @@ pub async fn index(
             } else {
                 format!("/?tab={}", t.id)
             },
-            icon: t.icon.clone().filter(|i| !i.is_empty()),
+            // Organizr's icon names (`fa fa-film`) are not images: those get the letter tile.
+            icon: t
+                .icon
+                .clone()
+                .filter(|i| i.contains('/') || i.contains(':')),
             initial: t
                 .name
                 .chars()
@@ -372,7 +381,9 @@ pub const CSP_BASE: &str = "default-src 'self'; script-src 'self'; style-src 'se
 /// ` https://app.example.com` for an absolute tab URL; nothing for a path on Usher's own host.
 fn frame_source(url: &str) -> String {
     match url::Url::parse(url) {
-        Ok(u) if matches!(u.scheme(), "http" | "https") => {
+        Ok(u)
+            if matches!(u.scheme(), "http" | "https") && crate::domain::tab::has_plain_host(&u) =>
+        {
             format!(" {}", u.origin().ascii_serialization())
         }
         _ => String::new(),
