@@ -349,14 +349,7 @@ async fn home_shows_who_is_signed_in_or_sends_to_login() {
     );
     assert!(html.contains("Power User"), "{html}");
     assert!(html.contains(r#"action="/logout""#));
-    let html = c
-        .get(app.url("/account"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let (_, html, _) = crate::ui_pages::get(&c, &app, "/account").await;
     assert!(html.contains("this device"), "{html}");
 
     // The page's sign-out button.

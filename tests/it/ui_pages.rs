@@ -34,7 +34,7 @@ const ADMIN_ONLY: &[&str] = &[
     "/tabs",
 ];
 
-async fn get(
+pub(crate) async fn get(
     client: &Client,
     app: &TestApp,
     path: &str,
