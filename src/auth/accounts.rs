@@ -214,6 +214,50 @@ impl Core {
         Ok(n)
     }
 
+    /// A signed-in person changes their own password. The current one is checked and throttled
+    /// like a sign-in (so this is no way around the login throttle); every other session ends.
+    pub async fn change_own_password(
+        &self,
+        me: UserId,
+        keep_session: i64,
+        current: &str,
+        new: String,
+        client: &super::ClientInfo,
+    ) -> Result<(), AuthError> {
+        let user = self.store.get_user(me).await?.ok_or(AuthError::NotFound)?;
+        let key = crate::domain::user::fold(&user.username);
+        self.check_throttle(&key, &user.username, client)?;
+        match self.local_password(&user.username, current).await? {
+            Ok(u) if u.id == me => self.throttle.success(&key),
+            _ => {
+                self.login_failed(&key, &user.username, "wrong current password", client);
+                return Err(AuthError::InvalidField(
+                    crate::domain::tab::FieldError::new(
+                        "current_password",
+                        "is not your current password",
+                    ),
+                ));
+            }
+        }
+        validate_password(&new)?;
+        let patch = UserPatch {
+            password_hash: Some(password::hash(new).await),
+            ..UserPatch::default()
+        };
+        let actor = Actor {
+            user_id: Some(me),
+            ip: Some(client.ip.to_string()),
+        };
+        self.store
+            .update_user(me, &patch, "user.password", &actor)
+            .await?;
+        self.sessions.invalidate_user(me);
+        self.revoke_user_sessions(me, Some(keep_session), &actor)
+            .await?;
+        tracing::info!(user = %user.username, "password changed by its owner");
+        Ok(())
+    }
+
     /// Sessions of a user (or all).
     pub async fn sessions_of(&self, user: Option<UserId>) -> Result<Vec<SessionInfo>, AuthError> {
         Ok(self.store.list_sessions(user).await?)

@@ -41,6 +41,7 @@ pub fn router(core: Arc<Core>) -> Router {
             "/api/v2/me/sessions",
             delete(account::revoke_my_other_sessions),
         )
+        .route("/api/v2/me/password", post(account::change_my_password))
         .route(
             "/api/v2/me/sessions/{id}",
             delete(account::revoke_my_session),

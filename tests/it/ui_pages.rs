@@ -309,3 +309,93 @@ async fn tab_hosts_cannot_reach_into_the_portals_policy_and_icon_names_get_a_let
         "{html}"
     );
 }
+
+#[tokio::test]
+async fn people_change_their_own_password_knowing_the_current_one() {
+    let app = TestApp::spawn().await;
+    let here = app.signed_in("alice", 4).await;
+    let phone = app.client();
+    assert_eq!(
+        app.login(&phone, "alice", crate::support::PASSWORD)
+            .await
+            .status(),
+        200
+    );
+    let change = |current: &str, new: &str| {
+        here.post(app.url("/api/v2/me/password"))
+            .json(&json!({"current_password": current, "password": new}))
+            .send()
+    };
+    // A wrong current password is refused under its field (and counted like a failed sign-in).
+    let r = change("not it", "a brand new password").await.unwrap();
+    assert_eq!(r.status(), 400);
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(
+        body["error"]["fields"]["current_password"],
+        "is not your current password"
+    );
+    let r = change(crate::support::PASSWORD, "short").await.unwrap();
+    assert_eq!(r.status(), 400);
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert!(body["error"]["fields"]["password"].is_string(), "{body}");
+    assert_eq!(
+        app.get_json(&phone, "/api/v2/me").await.0,
+        200,
+        "nothing changed yet"
+    );
+
+    let r = change(crate::support::PASSWORD, "a brand new password")
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204);
+    assert_eq!(
+        app.get_json(&here, "/api/v2/me").await.0,
+        200,
+        "this device stays"
+    );
+    assert_eq!(
+        app.get_json(&phone, "/api/v2/me").await.0,
+        401,
+        "others end"
+    );
+    let fresh = app.client();
+    assert_eq!(
+        app.login(&fresh, "alice", crate::support::PASSWORD)
+            .await
+            .status(),
+        401
+    );
+    assert_eq!(
+        app.login(&fresh, "alice", "a brand new password")
+            .await
+            .status(),
+        200
+    );
+    // The form is on the profile page.
+    let (_, html, _) = get(&here, &app, "/account").await;
+    assert!(
+        html.contains(r#"data-api="POST /api/v2/me/password""#),
+        "{html}"
+    );
+}
+
+#[tokio::test]
+async fn guessing_the_current_password_is_throttled_like_a_sign_in() {
+    let app = TestApp::spawn().await;
+    let here = app.signed_in("bob", 4).await;
+    let mut last = 0;
+    for _ in 0..12 {
+        last = here
+            .post(app.url("/api/v2/me/password"))
+            .json(&json!({"current_password": "guess", "password": "a brand new password"}))
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16();
+        if last == 429 {
+            break;
+        }
+    }
+    assert_eq!(last, 429, "guesses end in a pause");
+}

@@ -140,6 +140,33 @@ pub async fn revoke_my_other_sessions(
     Ok(Json(json!({ "revoked": n })).into_response())
 }
 
+/// Body of `POST /api/v2/me/password`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PasswordBody {
+    pub current_password: String,
+    pub password: String,
+}
+
+/// `POST /api/v2/me/password`: change my password (the current one required); my other
+/// sessions end, this one stays.
+pub async fn change_my_password(
+    State(core): State<Arc<Core>>,
+    Client(client): Client,
+    me: SignedIn,
+    ApiJson(body): ApiJson<PasswordBody>,
+) -> Result<Response, ApiError> {
+    core.change_own_password(
+        me.view.user_id,
+        me.view.session_id,
+        &body.current_password,
+        body.password,
+        &client,
+    )
+    .await?;
+    Ok(no_content())
+}
+
 /// `GET /healthz`: 200 when the database answers.
 pub async fn healthz(State(core): State<Arc<Core>>) -> Response {
     match core.store.latest_change_id().await {

@@ -80,6 +80,8 @@ struct AccountPage {
     nav: Nav,
     email: String,
     group_id: i64,
+    /// A local password is set (Plex-only accounts have none to change).
+    has_password: bool,
     sessions: Vec<SessionRow>,
 }
 
@@ -108,6 +110,7 @@ pub async fn account_page(State(core): State<Arc<Core>>, req: Request) -> Respon
             nav: Nav::new(&me, "account"),
             email: me.view.email.clone().unwrap_or_default(),
             group_id: me.view.group_id,
+            has_password: matches!(core.store.get_user(me.view.user_id).await, Ok(Some(u)) if u.has_password),
             sessions: session_rows(sessions, me.view.session_id),
         },
     )
