@@ -68,7 +68,13 @@ pub fn session_rows(sessions: Vec<crate::store::SessionInfo>, current: i64) -> V
             ip: s.ip.unwrap_or_default(),
             created: format_time(s.created_at),
             last_seen: format_time(s.last_seen_at),
-            method: s.method,
+            method: match s.method.as_str() {
+                "local" => "Usher password".to_string(),
+                "setup" => "first-run setup".to_string(),
+                "plex_password" => "Plex password".to_string(),
+                "plex_oauth" => "Sign in with Plex".to_string(),
+                other => other.to_string(),
+            },
             current: s.id == current,
         })
         .collect()
