@@ -297,7 +297,7 @@
         results.forEach(function (r) {
           var li = document.createElement('li');
           li.className = r.ok ? 'ok' : 'bad';
-          var text = (r.ok ? '✓ ' : '✗ ') + r.instance + ' — ' + r.elapsed_ms + ' ms';
+          var text = (r.ok ? '✓ ' : '✗ ') + (r.instance || 'the app') + ' — ' + r.elapsed_ms + ' ms';
           if (r.ok) {
             var names = (r.cookies || []).map(function (c) { return c.name + ' (path ' + c.path + ')'; })
               .concat(r.storage_keys || []);
