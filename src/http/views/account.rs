@@ -3,11 +3,11 @@
 use std::sync::Arc;
 
 use askama::Template;
-use axum::extract::{Request, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
 
-use super::layout::{format_time, page_session, Nav, Need};
+use super::layout::{format_time, Nav, Page, PersonPage};
 use super::{message, page};
 use crate::core::Core;
 
@@ -92,12 +92,7 @@ struct AccountPage {
 }
 
 /// `GET /account`: who I am and where I am signed in.
-pub async fn account_page(State(core): State<Arc<Core>>, req: Request) -> Response {
-    let (parts, _) = req.into_parts();
-    let me = match page_session(&parts, &core, Need::SignedIn).await {
-        Ok(me) => me,
-        Err(resp) => return resp,
-    };
+pub async fn account_page(State(core): State<Arc<Core>>, Page(me): PersonPage) -> Response {
     let sessions = match core.sessions_of(Some(me.view.user_id)).await {
         Ok(s) => s,
         Err(e) => {
@@ -140,12 +135,11 @@ struct DebugPage {
 }
 
 /// `GET /debug`: the seed's SSO checks for the viewer's own session, green or red, with the fix.
-pub async fn debug_page(State(core): State<Arc<Core>>, req: Request) -> Response {
-    let (parts, _) = req.into_parts();
-    let me = match page_session(&parts, &core, Need::SignedIn).await {
-        Ok(me) => me,
-        Err(resp) => return resp,
-    };
+pub async fn debug_page(
+    State(core): State<Arc<Core>>,
+    Page(me): PersonPage,
+    headers: axum::http::HeaderMap,
+) -> Response {
     let user = match core.store.get_user(me.view.user_id).await {
         Ok(Some(u)) => u,
         _ => {
@@ -157,10 +151,7 @@ pub async fn debug_page(State(core): State<Arc<Core>>, req: Request) -> Response
             )
         }
     };
-    let rows = match core
-        .sso_debug(&user, Some((&me.hash, &parts.headers)))
-        .await
-    {
+    let rows = match core.sso_debug(&user, Some((&me.hash, &headers))).await {
         Ok(rows) => rows,
         Err(e) => {
             tracing::error!(error = %e, "debug area failed");

@@ -4,12 +4,12 @@
 use std::sync::Arc;
 
 use askama::Template;
-use axum::extract::{Request, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
 
 use super::account::{session_rows, SessionRow};
-use super::layout::{format_time, page_session, Nav, Need};
+use super::layout::{format_time, AdminPage, Nav, Page};
 use super::{message, page};
 use crate::core::Core;
 use crate::domain::{Group, Tab};
@@ -57,12 +57,7 @@ struct UsersPage {
 }
 
 /// `GET /users`.
-pub async fn users_page(State(core): State<Arc<Core>>, req: Request) -> Response {
-    let (parts, _) = req.into_parts();
-    let me = match page_session(&parts, &core, Need::Admin).await {
-        Ok(me) => me,
-        Err(resp) => return resp,
-    };
+pub async fn users_page(State(core): State<Arc<Core>>, Page(me): AdminPage) -> Response {
     let (users, groups, sessions) = match tokio::try_join!(
         core.store.list_users(),
         core.store.list_groups(),
@@ -113,12 +108,7 @@ struct GroupsPage {
 }
 
 /// `GET /groups`.
-pub async fn groups_page(State(core): State<Arc<Core>>, req: Request) -> Response {
-    let (parts, _) = req.into_parts();
-    let me = match page_session(&parts, &core, Need::Admin).await {
-        Ok(me) => me,
-        Err(resp) => return resp,
-    };
+pub async fn groups_page(State(core): State<Arc<Core>>, Page(me): AdminPage) -> Response {
     match core.store.list_groups().await {
         Ok(groups) => page(
             StatusCode::OK,
@@ -181,12 +171,7 @@ fn who_sees(groups: &[Group], tab: &Tab) -> String {
 }
 
 /// `GET /tabs`.
-pub async fn tabs_page(State(core): State<Arc<Core>>, req: Request) -> Response {
-    let (parts, _) = req.into_parts();
-    let me = match page_session(&parts, &core, Need::Admin).await {
-        Ok(me) => me,
-        Err(resp) => return resp,
-    };
+pub async fn tabs_page(State(core): State<Arc<Core>>, Page(me): AdminPage) -> Response {
     let (tabs, groups) = match tokio::try_join!(core.store.list_tabs(), core.store.list_groups()) {
         Ok(all) => all,
         Err(e) => return failed(e),

@@ -1,5 +1,8 @@
 //! What every signed-in page shares: the top bar's data and the "who may see this page" check.
 
+use std::sync::Arc;
+
+use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
@@ -63,6 +66,24 @@ pub async fn page_session(parts: &Parts, core: &Core, need: Need) -> Result<Sign
         ));
     }
     Ok(me)
+}
+
+/// The signed-in person of a page, as an extractor: `Page(me): AdminPage` in a handler's
+/// arguments; anyone else gets [`page_session`]'s answer instead of the page.
+pub struct Page<const ADMIN: bool>(pub SignedIn);
+
+/// Any signed-in, unlocked person.
+pub type PersonPage = Page<false>;
+/// Administrators only (group 0 or 1).
+pub type AdminPage = Page<true>;
+
+impl<const ADMIN: bool> FromRequestParts<Arc<Core>> for Page<ADMIN> {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, core: &Arc<Core>) -> Result<Self, Response> {
+        let need = if ADMIN { Need::Admin } else { Need::SignedIn };
+        page_session(parts, core, need).await.map(Page)
+    }
 }
 
 /// A Unix time as `2026-11-29 19:53 UTC`.

@@ -6,12 +6,12 @@
 use std::sync::Arc;
 
 use askama::Template;
-use axum::extract::{Path, Request, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use serde_json::Value;
 
-use super::layout::{page_session, Nav, Need};
+use super::layout::{AdminPage, Nav, Page};
 use super::{message, page};
 use crate::core::Core;
 use crate::settings::{Kind, Settings, DEFS};
@@ -355,13 +355,8 @@ pub async fn settings_root() -> Response {
 pub async fn settings_page(
     State(core): State<Arc<Core>>,
     Path((group, name)): Path<(String, String)>,
-    req: Request,
+    Page(me): AdminPage,
 ) -> Response {
-    let (parts, _) = req.into_parts();
-    let me = match page_session(&parts, &core, Need::Admin).await {
-        Ok(me) => me,
-        Err(resp) => return resp,
-    };
     let slug = format!("{group}/{name}");
     let Some(section) = SECTIONS.iter().find(|s| s.slug == slug) else {
         return message(
