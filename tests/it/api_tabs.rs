@@ -6,6 +6,7 @@ use serde_json::{json, Value};
 
 use crate::api_login::{bare, send};
 use crate::support::{assert_error, TestApp};
+use crate::ui_pages::get;
 
 async fn add_tab(app: &TestApp, admin: &Client, body: Value) -> Value {
     let (status, b) = send(app, admin, "POST", "/api/v2/tabs", Some(body)).await;
@@ -384,14 +385,7 @@ async fn the_portal_page_links_the_persons_tabs() {
     )
     .await;
     let user = app.signed_in("alice", 4).await;
-    let html = user
-        .get(app.url("/"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let (_, html, _) = get(&user, &app, "/").await;
     // An embedded tab opens inside the portal; a new-window tab links the app itself.
     let plex_id = html
         .split(r#"<a href="/?tab="#)
@@ -406,39 +400,17 @@ async fn the_portal_page_links_the_persons_tabs() {
         html.contains(r#"<a href="https://ombi.example.com/?a=1&amp;b=2" data-tab="Requests" target="_blank" rel="noopener">"#),
         "{html}"
     );
-    let framed = user
-        .get(app.url(&format!("/?tab={plex_id}")))
-        .send()
-        .await
-        .unwrap();
-    let csp = framed.headers()["content-security-policy"]
-        .to_str()
-        .unwrap()
-        .to_string();
+    let (_, framed, headers) = get(&user, &app, &format!("/?tab={plex_id}")).await;
+    let csp = headers["content-security-policy"].to_str().unwrap();
     assert!(csp.contains("frame-src 'self'"), "{csp}");
-    let framed = framed.text().await.unwrap();
     assert!(
         framed.contains(r#"<iframe class="app" id="app-frame" src="/plex/""#),
         "{framed}"
     );
     assert!(!html.contains("Secret"), "{html}");
-    let html = admin
-        .get(app.url("/"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let (_, html, _) = get(&admin, &app, "/").await;
     assert!(html.contains("Secret &lt;b&gt;Admin&lt;/b&gt;"), "{html}");
     let nobody = app.signed_in("nobody", 999).await;
-    let html = nobody
-        .get(app.url("/"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let (_, html, _) = get(&nobody, &app, "/").await;
     assert!(html.contains(r#"id="no-tabs""#), "{html}");
 }
