@@ -34,6 +34,34 @@ pub struct Core {
     tabs: ArcSwap<TabIndex>,
 }
 
+/// Meta key of the key check value: a known text encrypted with the instance key.
+const KEY_CHECK_META_KEY: &str = "secret_key_check";
+const KEY_CHECK_TEXT: &str = "usher secret key check v1";
+
+/// Refuses a secret key other than the one the store was set up with, so that a second
+/// instance (or a lost key file) fails at start with a clear message instead of failing to read
+/// secrets later. The first open of a store records the check value.
+async fn check_key(store: &Store, key: &SecretKey, config: &Config) -> Result<(), OpenError> {
+    let check = store
+        .meta_get_or_insert(KEY_CHECK_META_KEY, &key.encrypt(KEY_CHECK_TEXT))
+        .await
+        .map_err(|e| OpenError::Database {
+            url: crate::config::redact_url(&config.database_url),
+            reason: e.to_string(),
+        })?;
+    if key.decrypt(&check).ok().as_deref() == Some(KEY_CHECK_TEXT) {
+        return Ok(());
+    }
+    let source = match &config.secret_key {
+        Some(_) => "from USHER_SECRET_KEY / secret_key".to_string(),
+        None => format!("{}", config.data_dir.join("secret.key").display()),
+    };
+    Err(OpenError::KeyMismatch {
+        key_source: source,
+        url: crate::config::redact_url(&config.database_url),
+    })
+}
+
 /// Why Usher could not open its state.
 #[derive(Debug, thiserror::Error)]
 pub enum OpenError {
@@ -43,6 +71,13 @@ pub enum OpenError {
     Database { url: String, reason: String },
     #[error(transparent)]
     Key(#[from] crate::crypto::CryptoError),
+    #[error(
+        "the secret key ({key_source}) is not the key this database was set up with: every instance and \
+         every `usher` command on {url} must use the same key. Give the original key as \
+         USHER_SECRET_KEY (or USHER_SECRET_KEY_FILE), or copy the first instance's \
+         <data-dir>/secret.key here"
+    )]
+    KeyMismatch { key_source: String, url: String },
     #[error("stored setting refused: {0} (fix it with `usher settings set`)")]
     Setting(#[from] settings::SettingError),
 }
@@ -62,6 +97,7 @@ impl Core {
                     url: crate::config::redact_url(&config.database_url),
                     reason: e.to_string(),
                 })?;
+        check_key(&store, &secret_key, &config).await?;
         let stored = store
             .load_settings()
             .await
