@@ -34,7 +34,13 @@ pub struct Config {
     pub log_format: LogFormat,
     /// A tracing filter such as `info` or `usher=debug,info`.
     pub log_level: String,
+    /// How often a server polls the change feed: the safety net under PostgreSQL's notifications,
+    /// and the only way on SQLite. Not a user setting (tests lengthen it).
+    pub change_poll: std::time::Duration,
 }
+
+/// See [`Config::change_poll`].
+pub const CHANGE_POLL: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// Values given on the command line (highest precedence).
 #[derive(Debug, Clone, Default)]
@@ -190,6 +196,7 @@ impl Config {
             secret_key,
             log_format,
             log_level,
+            change_poll: CHANGE_POLL,
         })
     }
 
@@ -202,6 +209,7 @@ impl Config {
             secret_key: None,
             log_format: LogFormat::Text,
             log_level: "info".into(),
+            change_poll: CHANGE_POLL,
         }
     }
 }

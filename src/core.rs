@@ -14,11 +14,9 @@ use crate::auth::AuthError;
 use crate::config::Config;
 use crate::crypto::SecretKey;
 use crate::domain::tab::TabIndex;
+use crate::feed::Follower;
 use crate::settings::{self, Settings};
-use crate::store::{Actor, ChangeKind, Store};
-
-/// How often a server polls the change feed (CLI and other instances' changes).
-pub const CHANGE_POLL: Duration = Duration::from_secs(1);
+use crate::store::{Actor, Backend, Change, ChangeKind, Store};
 
 /// Everything Usher knows at run time.
 pub struct Core {
@@ -211,16 +209,25 @@ impl Core {
     /// Starts the background tasks of a server: change feed, last-seen flush, expiry purge.
     pub async fn spawn_background(self: &Arc<Self>) -> Result<(), AuthError> {
         self.spawn_plex_refresh();
-        let mut last = self.store.latest_change_id().await?;
+        let mut follower = Follower::after(self.store.latest_change_id().await?);
+        let wake = Arc::new(tokio::sync::Notify::new());
+        if self.store.backend() == Backend::Postgres {
+            tokio::spawn(crate::feed::listen(
+                self.config.database_url.clone(),
+                wake.clone(),
+            ));
+        }
         let core = self.clone();
         tokio::spawn(async move {
-            let mut tick = tokio::time::interval(CHANGE_POLL);
+            let mut tick = tokio::time::interval(core.config.change_poll);
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
-                tick.tick().await;
-                match core.apply_changes(last).await {
-                    Ok(id) => last = id,
-                    Err(e) => tracing::warn!(error = %e, "change feed poll failed"),
+                tokio::select! {
+                    _ = tick.tick() => {}
+                    _ = wake.notified() => {}
+                }
+                if let Err(e) = core.follow_changes(&mut follower).await {
+                    tracing::warn!(error = %e, "change feed read failed");
                 }
             }
         });
@@ -250,14 +257,22 @@ impl Core {
         Ok(())
     }
 
-    /// Applies feed entries after `after`; returns the last id seen.
-    pub async fn apply_changes(&self, after: i64) -> Result<i64, AuthError> {
-        let changes = self.store.changes_since(after).await?;
-        let mut last = after;
+    /// Reads the feed where `follower` stands and applies what is new.
+    pub async fn follow_changes(&self, follower: &mut Follower) -> Result<(), AuthError> {
+        let now = crate::domain::now();
+        let rows = self
+            .store
+            .changes_since(follower.last(), Follower::since(now))
+            .await?;
+        let changes = follower.take_new(rows, now);
+        self.apply_changes(&changes).await
+    }
+
+    /// Drops what the changes make stale and reloads settings or tabs when they changed.
+    pub async fn apply_changes(&self, changes: &[Change]) -> Result<(), AuthError> {
         let mut reload = false;
         let mut reload_tabs = false;
-        for c in &changes {
-            last = c.id;
+        for c in changes {
             match c.kind {
                 ChangeKind::Session => self.sessions.invalidate_hex(&c.subject),
                 ChangeKind::User => match c.subject.parse() {
@@ -274,7 +289,7 @@ impl Core {
         if reload_tabs {
             self.reload_tabs().await?;
         }
-        Ok(last)
+        Ok(())
     }
 }
 

@@ -9,6 +9,7 @@ pub mod config;
 pub mod core;
 pub mod crypto;
 pub mod domain;
+pub mod feed;
 pub mod http;
 pub mod plex;
 pub mod proxy_config;

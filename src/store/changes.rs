@@ -1,5 +1,7 @@
-//! The change feed: rows every process appends and every server polls, so a change made by the
-//! CLI or another instance reaches each cache within the poll interval.
+//! The change feed: rows every process appends and every server follows, so a change made by the
+//! CLI or another instance reaches each cache. On PostgreSQL every append also notifies the
+//! `usher_changes` channel (delivered at commit), which wakes the other instances at once; the
+//! poll stays as the safety net.
 
 use sqlx::Row;
 
@@ -39,10 +41,15 @@ impl ChangeKind {
     }
 }
 
+/// The PostgreSQL notification channel that announces new feed rows.
+pub const CHANNEL: &str = "usher_changes";
+
 /// One entry of the feed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Change {
     pub id: i64,
+    /// When it was appended (epoch seconds; before its transaction committed).
+    pub at: i64,
     pub kind: ChangeKind,
     pub subject: String,
 }
@@ -59,6 +66,13 @@ pub(super) async fn record(
         .bind(subject)
         .execute(&mut **tx)
         .await?;
+    if tx.backend_name() == "PostgreSQL" {
+        // Delivered when the transaction commits; identical payloads in one transaction fold.
+        sqlx::query("SELECT pg_notify($1, '')")
+            .bind(CHANNEL)
+            .execute(&mut **tx)
+            .await?;
+    }
     Ok(())
 }
 
@@ -71,12 +85,15 @@ impl Store {
         Ok(row.try_get::<Option<i64>, _>(0)?.unwrap_or(0))
     }
 
-    /// Changes after `after`, oldest first.
-    pub async fn changes_since(&self, after: i64) -> Result<Vec<Change>, StoreError> {
+    /// Changes after id `after`, and every change appended since `since` (epoch seconds) whatever
+    /// its id, oldest first. The second part finds rows whose transaction committed after a
+    /// later id's (PostgreSQL hands out ids at insert, not at commit).
+    pub async fn changes_since(&self, after: i64, since: i64) -> Result<Vec<Change>, StoreError> {
         let rows = sqlx::query(
-            "SELECT id, kind, subject FROM changes WHERE id > $1 ORDER BY id LIMIT 1000",
+            "SELECT id, at, kind, subject FROM changes WHERE id > $1 OR at >= $2 ORDER BY id LIMIT 1000",
         )
         .bind(after)
+        .bind(since)
         .fetch_all(&self.pool)
         .await?;
         Ok(rows
@@ -84,8 +101,9 @@ impl Store {
             .filter_map(|r| {
                 Some(Change {
                     id: r.get(0),
-                    kind: ChangeKind::parse(&r.get::<String, _>(1))?,
-                    subject: r.get(2),
+                    at: r.get(1),
+                    kind: ChangeKind::parse(&r.get::<String, _>(2))?,
+                    subject: r.get(3),
                 })
             })
             .collect())
@@ -98,5 +116,25 @@ impl Store {
             .execute(&self.pool)
             .await?;
         Ok(r.rows_affected())
+    }
+}
+
+/// A connection that waits for the feed's notifications (PostgreSQL only).
+pub struct ChangeListener {
+    inner: sqlx::postgres::PgListener,
+}
+
+impl ChangeListener {
+    /// Connects to `url` and listens on [`CHANNEL`].
+    pub async fn connect(url: &str) -> Result<ChangeListener, StoreError> {
+        let mut inner = sqlx::postgres::PgListener::connect(url).await?;
+        inner.listen(CHANNEL).await?;
+        Ok(ChangeListener { inner })
+    }
+
+    /// Waits for the next notification: `Ok(true)` when one came, `Ok(false)` when the
+    /// connection was lost (what was sent meanwhile is lost too; the next call reconnects).
+    pub async fn next(&mut self) -> Result<bool, StoreError> {
+        Ok(self.inner.try_recv().await?.is_some())
     }
 }

@@ -16,7 +16,7 @@ use std::time::Duration;
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, Executor, Row};
 
-pub use changes::{Change, ChangeKind};
+pub use changes::{Change, ChangeKind, ChangeListener};
 pub use plex::{NewPlexUser, PlexLink};
 pub use sessions::{NewSession, SessionInfo};
 pub use sso::{CookieRecord, SsoRecord};

@@ -16,7 +16,7 @@ mod e2e_nginx;
 mod e2e_proxies;
 mod e2e_sso;
 mod hardening;
-mod instance_key;
+mod instances;
 mod pages;
 mod plex_accounts;
 mod plex_admin;

@@ -185,7 +185,7 @@ pub struct PgDatabase {
 }
 
 impl PgDatabase {
-    async fn create() -> PgDatabase {
+    pub async fn create() -> PgDatabase {
         use sqlx::Connection;
         let admin_url = std::env::var("USHER_TEST_POSTGRES_URL")
             .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
