@@ -3,7 +3,8 @@
 //!
 //! Parse the URL, find the cookie, SHA-256 the token, look it up in the cache (the store only on
 //! a miss), apply the access rules, decide, set headers. No logging above debug, no hashing
-//! beyond the one SHA-256, no database round trip on a cache hit.
+//! beyond one SHA-256 per session cookie (one, normally; cookies naming two people sign nobody
+//! in), no database round trip on a cache hit.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
