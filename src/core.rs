@@ -171,7 +171,9 @@ impl Core {
         patch: &Map<String, Value>,
         actor: &Actor,
     ) -> Result<Result<(), std::collections::BTreeMap<String, String>>, AuthError> {
-        let values = match settings::validate_patch(patch) {
+        let values = match settings::validate_patch(patch)
+            .and_then(|v| settings::check_cookie_settings(&self.settings(), &v).map(|()| v))
+        {
             Ok(v) => v,
             Err(errors) => return Ok(Err(errors)),
         };

@@ -4,8 +4,24 @@
 //!
 //! Only headers from a trusted proxy reach this module (the caller checks the peer). Anything
 //! odd — a missing or duplicated header, two hosts in one, a scheme other than http(s), a URI
-//! with control characters, backslashes, dot segments or double encoding — is [`Malformed`]
-//! and refused: a forward-auth server that guesses is how path rules get bypassed.
+//! with control characters or backslashes — is [`Malformed`] and refused: a forward-auth server
+//! that guesses is how path rules get bypassed.
+//!
+//! How the path is decided, the way the strictest back end would read it (docs/security.md):
+//! 1. the request target is split at its literal `/`, and each segment is percent-decoded once
+//!    (`%2e` is a `.`, `%3b` a `;` from then on);
+//! 2. a segment is refused when what it decodes to is still ambiguous: an encoded `/` or `\`,
+//!    a `%XX` left over (double encoding), a control character;
+//! 3. `;parameters` are cut from every segment before dot segments are looked for, and a
+//!    segment whose name is then only dots (`.`, `..`, `..;x`, `%2e%2e;`) is refused — a proxy
+//!    resolves real dot segments, so one that arrives is someone trying Tomcat's `/x/..;/admin`;
+//! 4. empty segments are dropped (`//` is `/`). The path keeps its parameters; rules compare
+//!    it with and without them ([`without_params`]; see `rules::first_match`).
+//!
+//! Never guess and never resolve a dot segment here: refusing is the only answer that no back
+//! end reads differently.
+
+use std::borrow::Cow;
 
 use super::access::Malformed;
 
@@ -27,7 +43,8 @@ pub struct Forwarded<'a> {
     pub hostname_len: usize,
     /// The raw request target as the client sent it (path and query).
     pub uri: &'a str,
-    /// The path percent-decoded once, repeated slashes collapsed: what path rules match.
+    /// The path decoded once, segment by segment, repeated slashes collapsed, `;parameters`
+    /// kept: what path rules match (see the module comment).
     pub path: String,
 }
 
@@ -129,7 +146,8 @@ pub fn normalise_host(raw: &str) -> Result<(String, usize), Malformed> {
     })
 }
 
-/// Checks a request target and returns its path decoded once, for path rules.
+/// Checks a request target and returns its path as path rules see it (the rule in the header
+/// comment): each segment decoded once, empty segments dropped, `;parameters` kept.
 pub fn normalise_path(uri: &str) -> Result<String, Malformed> {
     if !uri.starts_with('/')
         || uri.starts_with("//")
@@ -141,49 +159,81 @@ pub fn normalise_path(uri: &str) -> Result<String, Malformed> {
         return Err(Malformed);
     }
     let raw_path = uri.split_once('?').map_or(uri, |(p, _)| p);
-    let decoded = percent_decode(raw_path)?;
-    if decoded.bytes().any(|b| b < b' ' || b == 0x7f || b == b'\\') {
-        return Err(Malformed);
+    let mut path = Vec::with_capacity(raw_path.len());
+    for raw in raw_path.split('/').filter(|s| !s.is_empty()) {
+        path.push(b'/');
+        let start = path.len();
+        decode_into(raw.as_bytes(), &mut path)?;
+        check_segment(&path[start..])?;
     }
-    let mut path = String::with_capacity(decoded.len());
-    for segment in decoded.split('/') {
-        if segment == "." || segment == ".." {
-            return Err(Malformed); // proxies normalise these; one that did not is being tricked
-        }
-        if segment.is_empty() {
-            continue;
-        }
-        path.push('/');
-        path.push_str(segment);
+    if path.is_empty() || raw_path.ends_with('/') {
+        path.push(b'/');
     }
-    if path.is_empty() || decoded.ends_with('/') {
-        path.push('/');
-    }
-    Ok(path)
+    String::from_utf8(path).map_err(|_| Malformed)
 }
 
-/// Decodes `%XX` once; a bad escape, invalid UTF-8, or a second layer of encoding (`%252e`
-/// becoming `%2e`) is malformed.
-fn percent_decode(s: &str) -> Result<String, Malformed> {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
+/// Appends `raw` with each `%XX` decoded once; a bad escape is malformed.
+fn decode_into(raw: &[u8], out: &mut Vec<u8>) -> Result<(), Malformed> {
     let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' {
-            let hex = bytes.get(i + 1..i + 3).ok_or(Malformed)?;
-            let text = std::str::from_utf8(hex).map_err(|_| Malformed)?;
-            out.push(u8::from_str_radix(text, 16).map_err(|_| Malformed)?);
+    while i < raw.len() {
+        if raw[i] == b'%' {
+            let (hi, lo) = (raw.get(i + 1).copied(), raw.get(i + 2).copied());
+            out.push(hex(hi.ok_or(Malformed)?)? << 4 | hex(lo.ok_or(Malformed)?)?);
             i += 3;
         } else {
-            out.push(bytes[i]);
+            out.push(raw[i]);
             i += 1;
         }
     }
-    let decoded = String::from_utf8(out).map_err(|_| Malformed)?;
-    if decoded.contains('%') {
+    Ok(())
+}
+
+fn hex(b: u8) -> Result<u8, Malformed> {
+    (b as char).to_digit(16).map(|d| d as u8).ok_or(Malformed)
+}
+
+/// Refuses a decoded segment that back ends could read in different ways: an encoded `/` or
+/// `\`, a control character, a `%XX` left after decoding (double encoding), or a name that is
+/// only dots once its `;parameters` are cut (`..;x`, `%2e%2e;`, and `.. ` / `...`, which
+/// Windows file systems trim to dots).
+fn check_segment(segment: &[u8]) -> Result<(), Malformed> {
+    let double_encoded = segment
+        .windows(3)
+        .any(|w| w[0] == b'%' && w[1].is_ascii_hexdigit() && w[2].is_ascii_hexdigit());
+    if double_encoded
+        || segment
+            .iter()
+            .any(|&b| b < b' ' || b == 0x7f || b == b'/' || b == b'\\')
+    {
         return Err(Malformed);
     }
-    Ok(decoded)
+    let name = segment.split(|&b| b == b';').next().unwrap_or_default();
+    if name.contains(&b'.') && name.iter().all(|&b| b == b'.' || b == b' ') {
+        return Err(Malformed); // proxies resolve real dot segments; one that did not is being tricked
+    }
+    Ok(())
+}
+
+/// The path as a back end that cuts `;parameters` sees it (Tomcat, Jetty, Spring, ASP.NET):
+/// each segment's parameters cut and segments left empty dropped (`/a;x/;y/b` → `/a/b`).
+/// Borrowed when the path has no `;` (the usual case: no allocation).
+pub fn without_params(path: &str) -> Cow<'_, str> {
+    if !path.contains(';') {
+        return Cow::Borrowed(path);
+    }
+    let mut out = String::with_capacity(path.len());
+    let mut last = "";
+    for segment in path.split('/').skip(1) {
+        last = segment.split_once(';').map_or(segment, |(name, _)| name);
+        if !last.is_empty() {
+            out.push('/');
+            out.push_str(last);
+        }
+    }
+    if out.is_empty() || last.is_empty() {
+        out.push('/');
+    }
+    Cow::Owned(out)
 }
 
 /// Whether the request looks like a page load (redirect to sign in) rather than an API or XHR
@@ -247,6 +297,10 @@ mod tests {
             ("a.com", "/x y"),
             ("a.com", "/x#frag"),
             ("a.com", "/%5c"),
+            ("a.com", "/x%2fadmin"),
+            ("a.com", "/x%2F..%2Fadmin"),
+            ("a.com", "/x/%25%32%65%25%32%65/admin"),
+            ("a.com", "/x/%252F"),
         ] {
             assert_eq!(fwd(host, uri), Err(Malformed), "{host} {uri}");
         }
@@ -254,6 +308,49 @@ mod tests {
         assert!(parse(Some("get"), Some("http"), Some("a.com"), Some("/")).is_err());
         assert!(parse(None, Some("http"), Some("a.com"), Some("/")).is_err());
         assert!(fwd("a.com", &format!("/{}", "a".repeat(MAX_URI))).is_err());
+    }
+
+    #[test]
+    fn dot_segments_are_refused_with_parameters_and_encoded() {
+        for uri in [
+            "/x/..;/admin",
+            "/x/..;jsessionid=1/admin",
+            "/x/.;/admin",
+            "/x/%2e%2e;/admin",
+            "/x/%2E%2E%3B/admin",
+            "/x/..%3bx/admin",
+            "/x/.%2e;a=1;b=2/admin",
+            "/public;/../admin",
+            "/x/..%20/admin",
+            "/x/.../admin",
+            "/x/..;",
+        ] {
+            assert_eq!(normalise_path(uri), Err(Malformed), "{uri}");
+        }
+    }
+
+    #[test]
+    fn paths_keep_their_parameters_and_decode_once() {
+        for (uri, path) in [
+            ("/admin;x=1", "/admin;x=1"),
+            ("/admin%3Bx=1/users", "/admin;x=1/users"),
+            ("/.well-known/x", "/.well-known/x"),
+            ("/x/..hidden/.env", "/x/..hidden/.env"),
+            ("/100%25%20done", "/100% done"),
+            ("/%C3%A4pi//v3/?a=../b", "/äpi/v3/"),
+        ] {
+            assert_eq!(normalise_path(uri).as_deref(), Ok(path), "{uri}");
+        }
+        assert!(matches!(without_params("/a/b"), Cow::Borrowed("/a/b")));
+        for (path, cut) in [
+            ("/A;b=1/C;d;e/f", "/A/C/f"),
+            ("/;x/admin", "/admin"),
+            ("/x/;y", "/x/"),
+            ("/x;y/", "/x/"),
+            ("/;", "/"),
+        ] {
+            assert_eq!(without_params(path), cut, "{path}");
+        }
     }
 
     #[test]

@@ -13,6 +13,7 @@ use ipnet::IpNet;
 use serde_json::Value;
 
 use super::access::canonical;
+use super::forwarded::without_params;
 use super::session::SessionView;
 use super::GroupId;
 
@@ -55,38 +56,49 @@ pub struct Subject<'a> {
 
 /// The action of the first matching rule, if any.
 pub fn first_match(rules: &[Rule], subject: &Subject<'_>) -> Option<Action> {
-    let deny_path = subject.path.map(deny_form);
+    let path = subject.path.map(PathForms::of);
     rules
         .iter()
-        .find(|r| r.matches(subject, deny_path.as_deref()))
+        .find(|r| r.matches(subject, path.as_ref()))
         .map(|r| r.action)
 }
 
-/// The path as `deny` rules see it: lower case, and `;params` cut from every segment
-/// (`/Radarr/API;x/v3` → `/radarr/api/v3`), because ASP.NET and Java apps route those to the
-/// same handler. Borrowed when there is nothing to change (the usual case: no allocation).
-pub fn deny_form(path: &str) -> Cow<'_, str> {
-    if !path
-        .bytes()
-        .any(|b| b.is_ascii_uppercase() || b == b';' || !b.is_ascii())
-    {
-        return Cow::Borrowed(path);
-    }
-    let mut out = String::with_capacity(path.len());
-    for (i, segment) in path.split('/').enumerate() {
-        if i > 0 {
-            out.push('/');
+/// One path in the forms rules compare it in: as sent, and with `;parameters` cut from every
+/// segment (what Tomcat, Jetty, Spring and ASP.NET route by); deny rules see both lower-cased.
+/// An allow rule must match both forms and a deny rule either, so a `;` can neither widen an
+/// allow nor dodge a deny. Borrowed when there is nothing to change (the usual case: no
+/// allocation).
+#[derive(Debug)]
+struct PathForms<'a> {
+    sent: &'a str,
+    cut: Cow<'a, str>,
+    sent_lower: Cow<'a, str>,
+    cut_lower: Cow<'a, str>,
+}
+
+impl<'a> PathForms<'a> {
+    fn of(sent: &'a str) -> Self {
+        let cut = without_params(sent);
+        PathForms {
+            sent,
+            sent_lower: lower_case(Cow::Borrowed(sent)),
+            cut_lower: lower_case(cut.clone()),
+            cut,
         }
-        let name = segment.split_once(';').map_or(segment, |(name, _)| name);
-        out.extend(name.chars().flat_map(char::to_lowercase));
     }
-    Cow::Owned(out)
+}
+
+fn lower_case(s: Cow<'_, str>) -> Cow<'_, str> {
+    if !s.bytes().any(|b| b.is_ascii_uppercase() || !b.is_ascii()) {
+        return s;
+    }
+    Cow::Owned(s.chars().flat_map(char::to_lowercase).collect())
 }
 
 impl Rule {
-    /// `deny_path` is the subject's path in [`deny_form`], used by deny rules (whose patterns
-    /// are lower-cased when compiled); allow rules match the path exactly as it came.
-    fn matches(&self, s: &Subject<'_>, deny_path: Option<&str>) -> bool {
+    /// Allow rules match the path as written (case kept) in both its forms; deny rules (whose
+    /// patterns are lower-cased when compiled) in either lower-cased form.
+    fn matches(&self, s: &Subject<'_>, path: Option<&PathForms<'_>>) -> bool {
         let unknown = self.action == Action::Deny; // what an unanswerable condition counts as
         let user_ok = self.users.is_empty()
             || s.session
@@ -103,14 +115,11 @@ impl Rule {
         let host_ok = self.hosts.is_empty()
             || s.host
                 .map_or(unknown, |h| self.hosts.iter().any(|p| host_matches(p, h)));
-        let path = if self.action == Action::Deny {
-            deny_path
-        } else {
-            s.path
-        };
+        let on = |path: &str| self.paths.iter().any(|pat| path_matches(pat, path));
         let path_ok = self.paths.is_empty()
-            || path.map_or(unknown, |p| {
-                self.paths.iter().any(|pat| path_matches(pat, p))
+            || path.map_or(unknown, |p| match self.action {
+                Action::Allow => on(p.sent) && on(&p.cut),
+                Action::Deny => on(&p.sent_lower) || on(&p.cut_lower),
             });
         user_ok && group_ok && net_ok && host_ok && path_ok
     }
@@ -264,7 +273,7 @@ fn compile_one(item: &Value) -> Result<Rule, (&'static str, String)> {
             }
         })
         .collect::<Result<_, _>>()?;
-    // Deny patterns compare with the path in deny_form, so they are lower-cased the same way.
+    // Deny patterns compare with the lower-cased path forms, so they are lower-cased too.
     let paths = match action {
         Action::Deny => paths
             .into_iter()
@@ -430,10 +439,59 @@ mod tests {
     }
 
     #[test]
-    fn deny_form_borrows_when_nothing_changes() {
-        assert!(matches!(deny_form("/radarr/api/v3"), Cow::Borrowed(_)));
-        assert_eq!(deny_form("/A;b=1/C;d;e/f"), "/a/c/f");
-        assert_eq!(deny_form("/ÄPI;x"), "/äpi");
+    fn path_forms_borrow_when_nothing_changes() {
+        let f = PathForms::of("/radarr/api/v3");
+        assert!(matches!(
+            (f.cut, f.sent_lower, f.cut_lower),
+            (Cow::Borrowed(_), Cow::Borrowed(_), Cow::Borrowed(_))
+        ));
+        let f = PathForms::of("/A;b=1/C;d;e/f");
+        assert_eq!(
+            (f.cut.as_ref(), f.sent_lower.as_ref(), f.cut_lower.as_ref()),
+            ("/A/C/f", "/a;b=1/c;d;e/f", "/a/c/f")
+        );
+        assert_eq!(PathForms::of("/ÄPI;x").cut_lower, "/äpi");
+    }
+
+    #[test]
+    fn parameters_neither_widen_an_allow_nor_dodge_a_deny() {
+        use crate::domain::forwarded::normalise_path;
+        let rules = compile(&json!([
+            {"action": "deny", "paths": ["/admin"]},
+            {"action": "allow", "paths": ["/public", "/*.css"]},
+        ]))
+        .unwrap();
+        let at = |uri: &str| {
+            let path = normalise_path(uri).unwrap();
+            first_match(&rules, &subject("10.0.0.1", None, None, Some(&path)))
+        };
+        for uri in [
+            "/admin;x=1",
+            "/ADMIN;x",
+            "/admin%3bx",
+            "/;x/admin",
+            "/admin/;x",
+            "/admin;x.css",
+            "/admin;/public",
+        ] {
+            assert_eq!(at(uri), Some(Action::Deny), "{uri}");
+        }
+        for uri in [
+            "/public;x/y",
+            "/public;a=1",
+            "/x;/public",
+            "/secret;.css",
+            "/a/b.css;v=2",
+        ] {
+            assert_eq!(
+                at(uri),
+                None,
+                "{uri}: an allow rule must hold in both forms"
+            );
+        }
+        for uri in ["/public/x", "/public/x;a=1", "/public/x;/y.css", "/x/a.css"] {
+            assert_eq!(at(uri), Some(Action::Allow), "{uri}");
+        }
     }
 
     #[test]

@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};
-use axum::http::{header, request::Parts};
+use axum::http::{header, request::Parts, HeaderMap};
 
 use super::client_ip::client_ip;
 use super::cookies::cookie_values;
@@ -70,17 +70,38 @@ pub struct SignedIn {
 
 /// Finds the session of a request, if any.
 pub async fn session_of(parts: &Parts, core: &Core) -> Option<SignedIn> {
-    let name = core.settings().cookie_name.clone();
-    let candidates: Vec<TokenHash> = cookie_values(&parts.headers, &name)
-        .filter_map(hash_cookie_value)
-        .take(2)
-        .collect();
-    for hash in candidates {
-        if let Some(view) = core.session(&hash).await {
-            return Some(SignedIn { view, hash });
+    let settings = core.settings();
+    session_in(&parts.headers, &settings.cookie_name, core).await
+}
+
+/// More session cookies than a browser keeps for Usher (host-only, `cookie_domain`, and one
+/// left from a former `cookie_domain`).
+const MAX_SESSION_COOKIES: usize = 3;
+
+/// The session the request's session cookies name. A browser may send the cookie more than
+/// once: host-only and domain cookies, or one a sibling subdomain planted under `cookie_domain`
+/// with a longer path (sent first). When valid ones belong to different people, or there are
+/// more than [`MAX_SESSION_COOKIES`], nobody is signed in: Usher never picks one of two
+/// identities (docs/security.md). One cookie costs what it always did.
+pub async fn session_in(headers: &HeaderMap, cookie_name: &str, core: &Core) -> Option<SignedIn> {
+    let mut found: Option<SignedIn> = None;
+    for (i, value) in cookie_values(headers, cookie_name).enumerate() {
+        if i == MAX_SESSION_COOKIES {
+            return None;
+        }
+        let Some(hash) = hash_cookie_value(value) else {
+            continue;
+        };
+        let Some(view) = core.session(&hash).await else {
+            continue;
+        };
+        match &found {
+            None => found = Some(SignedIn { view, hash }),
+            Some(first) if first.view.user_id == view.user_id => {}
+            Some(_) => return None,
         }
     }
-    None
+    found
 }
 
 impl FromRequestParts<Arc<Core>> for SignedIn {

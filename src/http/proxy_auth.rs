@@ -3,7 +3,8 @@
 //!
 //! Parse the URL, find the cookie, SHA-256 the token, look it up in the cache (the store only on
 //! a miss), apply the access rules, decide, set headers. No logging above debug, no hashing
-//! beyond the one SHA-256, no database round trip on a cache hit.
+//! beyond one SHA-256 per session cookie (one, normally; cookies naming two people sign nobody
+//! in), no database round trip on a cache hit.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -14,14 +15,13 @@ use axum::http::{header, HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::Response;
 
 use super::client_ip::{client_ip, is_trusted};
-use super::cookies::cookie_values;
+use super::extract::session_in;
 use super::redirect::is_safe;
 use crate::core::Core;
 use crate::domain::access::{decide_with_rule, ip_list_contains, parse_request_with, Decision};
 use crate::domain::forwarded::{self, Forwarded};
 use crate::domain::now;
 use crate::domain::rules::{first_match, Subject};
-use crate::domain::session::hash_cookie_value;
 use crate::domain::SessionView;
 
 static X_ORGANIZR_USER: HeaderName = HeaderName::from_static("x-organizr-user");
@@ -99,17 +99,10 @@ pub async fn proxy_auth(
         }
     }
 
-    let mut session = None;
-    for value in cookie_values(headers, &settings.cookie_name).take(2) {
-        let Some(hash) = hash_cookie_value(value) else {
-            continue;
-        };
-        if let Some(view) = core.session(&hash).await {
-            session = Some(view);
-            break;
-        }
-    }
-    let session = session.filter(|s| s.expires_at > now());
+    let session = session_in(headers, &settings.cookie_name, &core)
+        .await
+        .map(|s| s.view)
+        .filter(|s| s.expires_at > now());
 
     let rule = if settings.proxy_rules.is_empty() {
         None

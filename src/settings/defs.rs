@@ -12,6 +12,8 @@ pub enum Kind {
     Text,
     /// An http(s) URL, or null for unset.
     OptionalUrl,
+    /// Where Usher itself answers: an http(s) origin with no path, query or fragment, or null.
+    PublicUrl,
     /// A parent domain for cookies, or null for host-only cookies.
     CookieDomain,
     /// A cookie name (RFC 6265 token).
@@ -69,7 +71,7 @@ pub const AUTH_BACKENDS: &[&str] = &["plex"];
 pub const DEFS: &[Def] = &[
     Def {
         key: "public_url",
-        kind: Kind::OptionalUrl,
+        kind: Kind::PublicUrl,
         default: "null",
         secret: false,
         section: GENERAL,

@@ -15,7 +15,9 @@ mod validate;
 
 pub use defs::{Def, Kind, DEFS};
 use validate::string_list;
-pub use validate::{check_cookie_domain, parse_cidr, validate, SettingError};
+pub use validate::{
+    check_cookie_domain, check_cookie_settings, parse_cidr, validate, SettingError,
+};
 
 /// Looks up a setting's declaration.
 pub fn def(key: &str) -> Option<&'static Def> {

@@ -4,7 +4,7 @@ use ipnet::IpNet;
 use serde_json::{json, Value};
 use url::Url;
 
-use super::{def, Kind};
+use super::{def, Kind, PatchErrors, Settings, ValidPatch};
 
 /// Why a setting value was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -55,6 +55,11 @@ pub fn validate(key: &str, value: &Value) -> Result<Option<Value>, SettingError>
                 .map_err(|r| bad(&r))?
                 .as_str()
                 .trim_end_matches('/')),
+            None => return Err(bad("expected a URL such as https://usher.example.com")),
+        },
+        Kind::PublicUrl => match value.as_str().map(str::trim) {
+            Some("") => return Ok(None),
+            Some(s) => json!(parse_origin(s).map_err(|r| bad(&r))?),
             None => return Err(bad("expected a URL such as https://usher.example.com")),
         },
         Kind::CookieDomain => match value.as_str().map(str::trim) {
@@ -159,6 +164,64 @@ pub fn validate(key: &str, value: &Value) -> Result<Option<Value>, SettingError>
     Ok(Some(normalised))
 }
 
+/// Checks the cookie settings a change would leave together (`current` with `patch` applied):
+/// browsers silently drop a `__Host-` cookie that names a domain, and a `__Secure-` or
+/// `__Host-` cookie that is not Secure (Usher marks it Secure only when `public_url` is https).
+/// Each problem is reported under every involved key the change touches, naming them all;
+/// a combination stored before this check does not block unrelated changes.
+pub fn check_cookie_settings(current: &Settings, patch: &ValidPatch) -> Result<(), PatchErrors> {
+    let changed = |key: &str| {
+        patch
+            .iter()
+            .find(|(k, _)| *k == key)
+            .map(|(_, v)| v.as_ref())
+    };
+    let text = |v: Option<&Value>| v.and_then(Value::as_str).map(str::to_string);
+    let name = changed("cookie_name").map_or_else(
+        || current.cookie_name.clone(),
+        |v| text(v).unwrap_or_else(|| "usher_session".into()),
+    );
+    let domain = changed("cookie_domain").map_or_else(|| current.cookie_domain.clone(), text);
+    let https = changed("public_url").map_or_else(
+        || current.secure_cookies(),
+        |v| text(v).is_some_and(|u| u.starts_with("https://")),
+    );
+    let prefixed = |prefix: &str| {
+        name.get(..prefix.len())
+            .is_some_and(|p| p.eq_ignore_ascii_case(prefix))
+    };
+    let mut problems: Vec<(&[&str], String)> = Vec::new();
+    if let (true, Some(domain)) = (prefixed("__Host-"), &domain) {
+        problems.push((
+            &["cookie_name", "cookie_domain"],
+            format!("cookie_name {name:?} starts with __Host-, which browsers refuse together with cookie_domain ({domain}); clear cookie_domain or choose a cookie_name without __Host-"),
+        ));
+    }
+    if (prefixed("__Host-") || prefixed("__Secure-")) && !https {
+        problems.push((
+            &["cookie_name", "public_url"],
+            format!("cookie_name {name:?} needs a Secure cookie, which Usher sets only when public_url is https://…; set an https public_url or choose a cookie_name without __Host- or __Secure-"),
+        ));
+    }
+    let mut errors = PatchErrors::new();
+    for (keys, message) in problems {
+        for key in keys.iter().filter(|k| changed(k).is_some()) {
+            errors
+                .entry(key.to_string())
+                .and_modify(|m| {
+                    m.push_str("; ");
+                    m.push_str(&message);
+                })
+                .or_insert_with(|| message.clone());
+        }
+    }
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(errors)
+    }
+}
+
 /// A list given as a JSON array of strings, or as one comma-separated string (handy on the CLI).
 pub(crate) fn string_list(value: &Value) -> Option<Vec<String>> {
     match value {
@@ -197,6 +260,24 @@ pub(crate) fn parse_http_url(s: &str) -> Result<Url, String> {
         ));
     }
     Ok(url)
+}
+
+/// An http(s) origin for `public_url`: `/login?rd=…` and the Plex forward URL are appended to
+/// it, so a query or fragment would swallow them, and Usher's pages link to `/assets/…` at the
+/// root, so it cannot be served under a path.
+fn parse_origin(s: &str) -> Result<String, String> {
+    let url = parse_http_url(s)?;
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(format!(
+            "{s:?} has a query or #fragment; public_url is only scheme, host and port, e.g. https://usher.example.com"
+        ));
+    }
+    if url.path() != "/" {
+        return Err(format!(
+            "{s:?} has a path; Usher answers at the root of its own host name, so public_url is only scheme, host and port, e.g. https://usher.example.com"
+        ));
+    }
+    Ok(url.as_str().trim_end_matches('/').to_string())
 }
 
 pub(crate) fn is_hostname(host: &str) -> bool {

@@ -31,6 +31,7 @@ mod plex_pin_once;
 mod proxy_auth;
 mod proxy_config;
 mod rules;
+mod session_cookies;
 mod sso_apps;
 mod sso_login;
 mod sso_records;

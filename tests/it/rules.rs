@@ -7,7 +7,8 @@ use usher::proxy_config::Proxy;
 use usher::store::Actor;
 
 use crate::api_login::set_settings;
-use crate::e2e_proxies::{group_stack, session_cookie, through};
+use crate::e2e_proxies::{group_stack, session_cookie, through, Stack};
+use crate::hardening::{port, send_raw, Answer};
 
 #[tokio::test]
 async fn rules_decide_before_the_group_number_first_match_wins() {
@@ -136,4 +137,73 @@ async fn a_bad_rule_refuses_the_whole_change_and_names_rule_and_field() {
     assert!(message.contains("10.0.0.0/33"), "{message}");
     assert_eq!(app.core.settings().remember_days, 7, "nothing applied");
     assert!(app.core.settings().proxy_rules.is_empty());
+}
+
+/// A raw request through nginx (the target sent as written, as `curl --path-as-is` does).
+async fn raw_through(s: &Stack, host: &str, target: &str, cookie: Option<&str>) -> Answer {
+    let cookie = cookie.map_or(String::new(), |c| format!("Cookie: {c}\r\n"));
+    let raw = format!("GET {target} HTTP/1.1\r\nHost: {host}\r\n{cookie}Connection: close\r\n\r\n");
+    send_raw(port(s), &raw).await
+}
+
+#[tokio::test]
+async fn parameters_on_dot_segments_neither_dodge_a_deny_nor_widen_an_allow() {
+    let s = group_stack(Proxy::Nginx).await;
+    let alice = session_cookie(&s.app, "alice", 4).await;
+    set_settings(
+        &s.app,
+        json!({"proxy.rules": [
+            {"action": "deny", "paths": ["/admin"]},
+            {"action": "allow", "paths": ["/public"]}
+        ]}),
+    )
+    .await;
+    // The stack works, and nginx hands the app the target as sent, parameters and all (so a
+    // Java app behind it would resolve `..;`).
+    let a = raw_through(&s, "g4.example.com", "/x/a;b=1/y", Some(&alice)).await;
+    assert_eq!(a.status, 200, "{}\n{}", a.head, s.proxy_log());
+    assert!(a.body.contains(r#""path":"/x/a;b=1/y""#), "{}", a.body);
+    assert_eq!(
+        raw_through(&s, "g4.example.com", "/public/x", None)
+            .await
+            .status,
+        200
+    );
+    // A group-4 member at a deny rule's path, however it is spelled.
+    let mut passed = Vec::new();
+    for target in [
+        "/admin",
+        "/x/..;/admin",
+        "/x/%2e%2e;/admin",
+        "/x/%2E%2E%3B/admin",
+        "/x/..;jsessionid=1/admin",
+        "/admin;x=1",
+        "/ADMIN;x=1/users",
+        "/;x/admin",
+        "/public;/../admin",
+    ] {
+        let a = raw_through(&s, "g4.example.com", target, Some(&alice)).await;
+        if a.status != 401 {
+            let who = a.body.contains(r#""x-webauth-user":"alice""#);
+            passed.push(format!(
+                "{target} as alice: {} (identity sent: {who})",
+                a.status
+            ));
+        }
+    }
+    // Nobody signed in, at an allow rule's path that a parameter-cutting back end reads as
+    // another one.
+    for target in [
+        "/public/..;/admin",
+        "/public/%2e%2e;/admin",
+        "/public/.;/../admin",
+        "/public;/../admin",
+        "/public/..;jsessionid=1/admin",
+    ] {
+        let a = raw_through(&s, "g4.example.com", target, None).await;
+        if a.status != 401 {
+            passed.push(format!("{target} anonymously: {}", a.status));
+        }
+    }
+    assert!(passed.is_empty(), "let through: {passed:#?}");
 }

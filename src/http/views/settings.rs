@@ -282,7 +282,7 @@ fn field(settings: &Settings, d: &'static crate::settings::Def) -> FieldView {
                 .unwrap_or_default();
             f.placeholder = "[]".into();
         }
-        Kind::OptionalUrl | Kind::Url => {
+        Kind::OptionalUrl | Kind::PublicUrl | Kind::Url => {
             f.control = "url";
             f.value = text_of(value);
             f.placeholder = text_of(Some(&default));
