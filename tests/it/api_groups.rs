@@ -196,6 +196,60 @@ async fn a_rename_reaches_the_proxy_auth_headers_at_once() {
             && e["detail"]["name"] == "Friends"));
 }
 
+/// `Remote-Groups` is a comma-separated list to apps that follow Authelia: a group name with a
+/// separator (or an invisible character) is refused, and one stored before that rule is never
+/// sent as a splittable value.
+#[tokio::test]
+async fn group_names_with_list_separators_never_reach_remote_groups() {
+    let app = TestApp::spawn().await;
+    let admin = app.signed_in("root", 0).await;
+    let user = app.signed_in("alice", 4).await;
+    for name in [
+        "Friends, admins",
+        "Friends,Admin",
+        "Friends; admins",
+        "Friends\u{ff0c} admins",
+        "Friends\u{200b}",
+        "Friends\u{202e}",
+    ] {
+        let (status, b) = send(
+            &app,
+            &admin,
+            "POST",
+            "/api/v2/groups",
+            Some(json!({"name": name})),
+        )
+        .await;
+        assert_eq!(status, 400, "{name:?}: {b}");
+        assert_field(&b, "invalid_input", "name");
+        let (status, b) = send(
+            &app,
+            &admin,
+            "PATCH",
+            "/api/v2/groups/4",
+            Some(json!({"name": name})),
+        )
+        .await;
+        assert_eq!(status, 400, "rename to {name:?}: {b}");
+        assert_field(&b, "invalid_input", "name");
+    }
+    let r = user.get(app.url("/api/v2/auth/4")).send().await.unwrap();
+    assert_eq!(r.headers()["remote-groups"], "User");
+
+    // A name stored before the rule (written straight to the database, as an old install has it).
+    let db = crate::api_login::db(&app).await;
+    sqlx::query("UPDATE groups SET name = 'Friends, Admin' WHERE id = 4")
+        .execute(&db)
+        .await
+        .unwrap();
+    app.core.sessions.invalidate_all();
+    let r = user.get(app.url("/api/v2/auth/4")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["remote-groups"], "", "never a splittable list");
+    assert_eq!(r.headers()["x-organizr-group"], "4");
+    assert_eq!(r.headers()["remote-user"], "alice");
+}
+
 #[tokio::test]
 async fn exactly_one_group_is_the_default_and_new_users_join_it() {
     let app = TestApp::spawn().await;
