@@ -190,3 +190,49 @@ async fn a_retired_name_is_reused_only_on_purpose() {
     .await;
     assert_eq!(status, 409);
 }
+
+/// Accounts made before the look-alike check existed get their claims when Usher opens the
+/// database (the backfill after migration 0005), so a look-alike of them is refused too.
+#[tokio::test]
+async fn existing_accounts_get_their_claims_when_the_database_opens() {
+    let app = TestApp::spawn().await;
+    let admin = app.signed_in("root", 0).await;
+    app.add_user("admin", 4).await;
+    let db = crate::api_login::db(&app).await;
+    sqlx::query("DELETE FROM name_claims")
+        .execute(&db)
+        .await
+        .unwrap();
+    let post = |name: &'static str| {
+        send(
+            &app,
+            &admin,
+            "POST",
+            "/api/v2/users",
+            Some(json!({"username": name, "password": PASSWORD})),
+        )
+    };
+    // As an install from before the check: the look-alike gets in.
+    assert_eq!(post("\u{430}dmin").await.0, 201);
+    sqlx::query("DELETE FROM users WHERE username = $1")
+        .bind("\u{430}dmin")
+        .execute(&db)
+        .await
+        .unwrap();
+    sqlx::query("DELETE FROM name_claims")
+        .execute(&db)
+        .await
+        .unwrap();
+    // Opening the database again (what an upgrade does) gives every account its claim.
+    let mut config = app.core.config.clone();
+    config.listen = "127.0.0.1:0".parse().unwrap();
+    usher::Core::open(config).await.unwrap();
+    let (status, b) = post("adm\u{131}n").await;
+    assert_eq!(status, 409, "{b}");
+    assert!(refused(&b, "conflict", "username").contains("\"admin\""));
+    let held: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM name_claims WHERE retired_at IS NULL")
+        .fetch_one(&db)
+        .await
+        .unwrap();
+    assert_eq!(held, 2, "root and admin");
+}
