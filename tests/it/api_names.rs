@@ -168,6 +168,7 @@ async fn a_retired_name_is_reused_only_on_purpose() {
     assert_eq!(status, 201, "{b}");
     let new_carol = b["user"]["id"].as_i64().unwrap();
     assert_ne!(new_carol, carol);
+    let target = new_carol.to_string();
     let (_, audit) = send(&app, &admin, "GET", "/api/v2/audit", None).await;
     assert!(
         audit["entries"]
@@ -175,7 +176,7 @@ async fn a_retired_name_is_reused_only_on_purpose() {
             .unwrap()
             .iter()
             .any(|e| e["action"] == "user.reuse_name"
-                && e["target"] == new_carol.to_string()
+                && e["target"] == target.as_str()
                 && e["detail"]["retired_name"] == "carol"),
         "{audit}"
     );
