@@ -197,42 +197,12 @@ async fn a_rename_reaches_the_proxy_auth_headers_at_once() {
 }
 
 /// `Remote-Groups` is a comma-separated list to apps that follow Authelia: a group name with a
-/// separator (or an invisible character) is refused, and one stored before that rule is never
-/// sent as a splittable value.
+/// separator is refused (see the test above), and one stored before that rule is never sent as
+/// a splittable value.
 #[tokio::test]
 async fn group_names_with_list_separators_never_reach_remote_groups() {
     let app = TestApp::spawn().await;
-    let admin = app.signed_in("root", 0).await;
     let user = app.signed_in("alice", 4).await;
-    for name in [
-        "Friends, admins",
-        "Friends,Admin",
-        "Friends; admins",
-        "Friends\u{ff0c} admins",
-        "Friends\u{200b}",
-        "Friends\u{202e}",
-    ] {
-        let (status, b) = send(
-            &app,
-            &admin,
-            "POST",
-            "/api/v2/groups",
-            Some(json!({"name": name})),
-        )
-        .await;
-        assert_eq!(status, 400, "{name:?}: {b}");
-        assert_field(&b, "invalid_input", "name");
-        let (status, b) = send(
-            &app,
-            &admin,
-            "PATCH",
-            "/api/v2/groups/4",
-            Some(json!({"name": name})),
-        )
-        .await;
-        assert_eq!(status, 400, "rename to {name:?}: {b}");
-        assert_field(&b, "invalid_input", "name");
-    }
     let r = user.get(app.url("/api/v2/auth/4")).send().await.unwrap();
     assert_eq!(r.headers()["remote-groups"], "User");
 
@@ -355,7 +325,19 @@ async fn invalid_group_numbers_and_names_are_refused_naming_the_field() {
         assert_eq!(status, 400, "id {id}: {b}");
         assert_field(&b, "invalid_input", "id");
     }
-    for name in ["", " padded", "bell\u{7}", &"x".repeat(65)] {
+    let long = "x".repeat(65);
+    for name in [
+        "",
+        " padded",
+        "bell\u{7}",
+        &long,
+        // Apps that split Remote-Groups would read two groups; invisible characters do not show.
+        "Friends, admins",
+        "Friends;admins",
+        "Friends\u{ff0c} admins",
+        "Friends\u{200b}",
+        "Friends\u{202e}",
+    ] {
         let (status, b) = send(
             &app,
             &admin,
@@ -366,7 +348,7 @@ async fn invalid_group_numbers_and_names_are_refused_naming_the_field() {
         .await;
         assert_eq!(status, 400, "{name:?}: {b}");
         assert_field(&b, "invalid_input", "name");
-        let (status, _) = send(
+        let (status, b) = send(
             &app,
             &admin,
             "PATCH",
@@ -375,6 +357,7 @@ async fn invalid_group_numbers_and_names_are_refused_naming_the_field() {
         )
         .await;
         assert_eq!(status, 400, "rename to {name:?}");
+        assert_field(&b, "invalid_input", "name");
     }
     send(
         &app,
