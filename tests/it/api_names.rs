@@ -237,3 +237,28 @@ async fn existing_accounts_get_their_claims_when_the_database_opens() {
         .unwrap();
     assert_eq!(held, 2, "root and admin");
 }
+
+/// Two look-alike names created at the same moment: the claim is the primary key, so exactly
+/// one wins and the other is a 409.
+#[tokio::test]
+async fn look_alikes_created_at_once_make_one_account() {
+    let app = TestApp::spawn().await;
+    let admin = app.signed_in("root", 0).await;
+    for round in 0..5 {
+        let (a, b) = (format!("n{round}o"), format!("n{round}\u{43e}"));
+        let create = |name: String| {
+            send(
+                &app,
+                &admin,
+                "POST",
+                "/api/v2/users",
+                Some(json!({"username": name, "password": PASSWORD})),
+            )
+        };
+        let ((s1, b1), (s2, b2)) = tokio::join!(create(a), create(b));
+        let mut statuses = [s1, s2];
+        statuses.sort();
+        assert_eq!(statuses, [201, 409], "{b1} {b2}");
+    }
+    assert_eq!(app.core.store.list_users().await.unwrap().len(), 6);
+}
