@@ -156,7 +156,8 @@ struct ProxyConfigArgs {
 enum UserAction {
     /// Create an account. Without --password-stdin a random password is generated and printed.
     Add {
-        /// Login name (unique, case-insensitive; no '@' or '/').
+        /// Login name (unique, compared ignoring case and look-alike letters; no '@' or '/', no
+        /// invisible characters).
         name: String,
         /// Email address (unique; may also be used to sign in).
         #[arg(long)]
@@ -167,6 +168,10 @@ enum UserAction {
         /// Read the password from the first line of standard input.
         #[arg(long)]
         password_stdin: bool,
+        /// Give this account the name of a deleted or renamed account on purpose (apps behind
+        /// Usher that key on the name will take the new account for the old person).
+        #[arg(long)]
+        reuse_retired_name: bool,
     },
     /// List accounts.
     List,
@@ -360,6 +365,7 @@ async fn user_command(core: &Core, action: &UserAction) -> anyhow::Result<()> {
             email,
             group,
             password_stdin,
+            reuse_retired_name,
         } => {
             let (password, generated) = if *password_stdin {
                 (read_password_line()?, false)
@@ -371,6 +377,7 @@ async fn user_command(core: &Core, action: &UserAction) -> anyhow::Result<()> {
                 email: Some(email.clone()),
                 password: Some(password.clone()),
                 group_id: *group,
+                reuse_retired_name: *reuse_retired_name,
             };
             let user = core
                 .create_user(req, &acting)

@@ -2,6 +2,7 @@
 
 use crate::core::Core;
 use crate::domain::group::{is_admin, is_assignable};
+use crate::domain::names::{name_key, normalise};
 use crate::domain::user::{validate_email, validate_password, validate_username};
 use crate::domain::{GroupId, NewUser, User, UserId};
 use crate::store::{Actor, SessionInfo, UserPatch};
@@ -9,13 +10,15 @@ use crate::store::{Actor, SessionInfo, UserPatch};
 use super::{password, AuthError};
 
 /// A request to create a user.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct CreateUser {
     pub username: String,
     pub email: Option<String>,
     pub password: Option<String>,
     /// `None`: the default group.
     pub group_id: Option<GroupId>,
+    /// Give this account a retired name (of a deleted or renamed account) on purpose.
+    pub reuse_retired_name: bool,
 }
 
 /// A change to a user, as an admin asks for it.
@@ -26,6 +29,8 @@ pub struct EditUser {
     pub group_id: Option<GroupId>,
     pub password: Option<String>,
     pub locked: Option<bool>,
+    /// With `username`: give this account a retired name on purpose.
+    pub reuse_retired_name: bool,
 }
 
 /// Who is asking: the CLI (full rights) or a signed-in admin of some group.
@@ -72,9 +77,10 @@ impl Core {
 
     /// Creates a local user.
     pub async fn create_user(&self, req: CreateUser, acting: &Acting) -> Result<User, AuthError> {
-        validate_username(&req.username)?;
+        let username = new_username(&req.username)?;
         if let Some(e) = &req.email {
             validate_email(e)?;
+            self.check_email_look_alike(e, None).await?;
         }
         let group_id = match req.group_id {
             Some(g) => g,
@@ -90,11 +96,12 @@ impl Core {
             None => None,
         };
         let new = NewUser {
-            username: req.username,
+            username,
             email: req.email,
             password_hash,
             group_id,
             image: None,
+            reuse_retired_name: req.reuse_retired_name,
         };
         let user = self.store.create_user(&new, &acting.actor).await?;
         tracing::info!(user = %user.username, group = user.group_id, "user created");
@@ -112,8 +119,8 @@ impl Core {
         acting.may_touch_group(current.group_id)?;
         let mut patch = UserPatch::default();
         if let Some(name) = req.username {
-            validate_username(&name)?;
-            patch.username = Some(name);
+            patch.username = Some(new_username(&name)?);
+            patch.reuse_retired_name = req.reuse_retired_name;
         }
         if let Some(email) = req.email {
             let email = email.trim().to_string();
@@ -121,6 +128,7 @@ impl Core {
                 patch.email = Some(None);
             } else {
                 validate_email(&email)?;
+                self.check_email_look_alike(&email, Some(id)).await?;
                 patch.email = Some(Some(email));
             }
         }
@@ -162,6 +170,45 @@ impl Core {
         }
         tracing::info!(user = %user.username, action, "user changed");
         Ok(user)
+    }
+
+    /// Refuses an e-mail address that looks like another account's (same NFKC, case-folded
+    /// TS #39 skeleton) but is not the same: apps that key on `Remote-Email` could merge them.
+    /// An identical address is left to the store's uniqueness check.
+    pub(crate) async fn check_email_look_alike(
+        &self,
+        email: &str,
+        except: Option<UserId>,
+    ) -> Result<(), AuthError> {
+        if let Some(other) = self.email_look_alike(email, except).await? {
+            return Err(AuthError::FieldConflict(crate::domain::tab::FieldError::new(
+                "email",
+                format!("looks like the address of the existing account \"{other}\" (addresses are compared ignoring case, width, invisible characters and look-alike letters)"),
+            )));
+        }
+        Ok(())
+    }
+
+    /// The username of another account whose e-mail looks like `email` without being it.
+    pub(crate) async fn email_look_alike(
+        &self,
+        email: &str,
+        except: Option<UserId>,
+    ) -> Result<Option<String>, AuthError> {
+        let key = name_key(email);
+        let folded = crate::domain::user::fold(email);
+        Ok(self
+            .store
+            .list_users()
+            .await?
+            .into_iter()
+            .filter(|u| Some(u.id) != except)
+            .find(|u| {
+                u.email
+                    .as_deref()
+                    .is_some_and(|e| crate::domain::user::fold(e) != folded && name_key(e) == key)
+            })
+            .map(|u| u.username))
     }
 
     /// Deletes a user and their sessions.
@@ -225,9 +272,11 @@ impl Core {
         client: &super::ClientInfo,
     ) -> Result<(), AuthError> {
         let user = self.store.get_user(me).await?.ok_or(AuthError::NotFound)?;
-        let key = crate::domain::user::fold(&user.username);
+        // The same budget as the sign-in form: the account, not the text.
+        let key = super::throttle::ThrottleKey::Account(me);
         self.check_throttle(&key, &user.username, client)?;
-        match self.local_password(&user.username, current).await? {
+        let found = self.store.find_user_for_login(&user.username).await?;
+        match self.local_password(found, current).await? {
             Ok(u) if u.id == me => self.throttle.success(&key),
             _ => {
                 self.login_failed(&key, &user.username, "wrong current password", client);
@@ -262,6 +311,13 @@ impl Core {
     pub async fn sessions_of(&self, user: Option<UserId>) -> Result<Vec<SessionInfo>, AuthError> {
         Ok(self.store.list_sessions(user).await?)
     }
+}
+
+/// A new username in the form it is stored (NFKC), checked.
+fn new_username(typed: &str) -> Result<String, AuthError> {
+    let name = normalise(typed);
+    validate_username(&name)?;
+    Ok(name)
 }
 
 /// True when the group may use the admin API.

@@ -3,6 +3,7 @@
 
 use crate::core::Core;
 use crate::domain::group::{is_admin, GUEST};
+use crate::domain::names;
 use crate::domain::tab::FieldError;
 use crate::domain::{Group, GroupId};
 use crate::store::{Actor, StoreError};
@@ -16,17 +17,25 @@ pub const CUSTOM_GROUPS: std::ops::RangeInclusive<GroupId> = 5..=997;
 /// Longest group name.
 const MAX_GROUP_NAME_CHARS: usize = 64;
 
-/// A group name: 1–64 characters, no spaces at either end, no control characters.
+/// A group name: 1–64 characters, no spaces at either end, no control or invisible characters,
+/// and no list separator (`,` `;`): `Remote-Groups` is a comma-separated list to apps that
+/// follow Authelia, so `Friends, admins` would read as two groups.
 pub fn validate_group_name(name: &str) -> Result<(), FieldError> {
     let count = name.chars().count();
     if count == 0
         || count > MAX_GROUP_NAME_CHARS
         || name.trim() != name
-        || name.chars().any(char::is_control)
+        || names::has_invisible(name)
     {
         return Err(FieldError::new(
             "name",
-            format!("must be 1 to {MAX_GROUP_NAME_CHARS} characters without spaces at either end or control characters"),
+            format!("must be 1 to {MAX_GROUP_NAME_CHARS} characters without spaces at either end, control or invisible characters"),
+        ));
+    }
+    if names::has_list_separator(name) {
+        return Err(FieldError::new(
+            "name",
+            "may not contain ',' or ';': apps read the Remote-Groups header as a list separated by them",
         ));
     }
     Ok(())

@@ -20,6 +20,7 @@ use crate::domain::session::{hash_hex, TokenHash};
 use crate::domain::{now, SessionMethod, SessionToken, SessionView, User};
 use crate::store::{Actor, NewSession, StoreError};
 use password::Verified;
+use throttle::ThrottleKey;
 
 /// Errors of sign-in and account operations, each with a stable code.
 #[derive(Debug, thiserror::Error)]
@@ -101,12 +102,25 @@ impl From<StoreError> for AuthError {
         match e {
             StoreError::Conflict(field) => AuthError::Conflict(field),
             StoreError::NotFound => AuthError::NotFound,
+            StoreError::NameTaken { name, retired } => {
+                AuthError::FieldConflict(name_taken(&name, retired))
+            }
             other => {
                 tracing::error!(error = %other, "store error");
                 AuthError::Internal("the database could not complete the request".into())
             }
         }
     }
+}
+
+/// Why a username that looks like a held or retired one is refused, for the admin who chose it.
+fn name_taken(existing: &str, retired: bool) -> crate::domain::tab::FieldError {
+    let reason = if retired {
+        format!("looks like \"{existing}\", the name of an account that was deleted or renamed; apps behind Usher may still know that person by it. To give it to this account on purpose, repeat with reuse_retired_name (CLI: --reuse-retired-name)")
+    } else {
+        format!("looks like the existing account \"{existing}\" (names are compared ignoring case, width, invisible characters and look-alike letters)")
+    };
+    crate::domain::tab::FieldError::new("username", reason)
 }
 
 impl From<crate::domain::tab::FieldError> for AuthError {
@@ -120,8 +134,8 @@ impl From<crate::domain::user::InvalidInput> for AuthError {
     fn from(e: crate::domain::user::InvalidInput) -> Self {
         use crate::domain::user::InvalidInput as I;
         let field = match e {
-            I::UsernameLength | I::UsernameChars => "username",
-            I::Email => "email",
+            I::UsernameLength | I::UsernameChars | I::UsernameInvisible => "username",
+            I::Email | I::EmailInvisible => "email",
             I::PasswordLength => "password",
             I::Group(_) => "group_id",
         };
@@ -213,30 +227,33 @@ impl Core {
         client: &ClientInfo,
     ) -> Result<SignedIn, AuthError> {
         let login = check_login_input(&attempt)?;
-        let user_key = crate::domain::user::fold(login);
-        self.check_throttle(&user_key, login, client)?;
-        match self.local_password(login, &attempt.password).await? {
+        let found = self.store.find_user_for_login(login).await?;
+        let key = ThrottleKey::of(found.as_ref().map(|(u, _)| u.id), login);
+        self.check_throttle(&key, login, client)?;
+        match self.local_password(found, &attempt.password).await? {
             Ok(user) => {
-                self.throttle.success(&user_key);
+                self.throttle.success(&key);
                 self.start_local_session(user, attempt.remember, client)
                     .await
             }
             Err(reason) => {
-                self.login_failed(&user_key, login, reason, client);
+                self.login_failed(&key, login, reason, client);
                 Err(AuthError::InvalidCredentials)
             }
         }
     }
 
-    /// Refuses a sign-in while the name or the client IP is throttled.
+    /// Refuses a sign-in while the account (or name) or the client IP is throttled. The account
+    /// is looked up before this for known and unknown names alike, so the answer and its
+    /// timing do not tell them apart.
     pub(crate) fn check_throttle(
         &self,
-        user_key: &str,
+        key: &ThrottleKey,
         login: &str,
         client: &ClientInfo,
     ) -> Result<(), AuthError> {
         let cfg = self.settings().throttle;
-        if let Err(wait) = self.throttle.check(user_key, client.ip, cfg, now()) {
+        if let Err(wait) = self.throttle.check(key, client.ip, cfg, now()) {
             tracing::warn!(user = %login, ip = %client.ip, wait_seconds = wait, "login refused: throttled");
             return Err(AuthError::Throttled(wait));
         }
@@ -246,23 +263,24 @@ impl Core {
     /// Counts and logs a failed sign-in.
     pub(crate) fn login_failed(
         &self,
-        user_key: &str,
+        key: &ThrottleKey,
         login: &str,
         reason: &str,
         client: &ClientInfo,
     ) {
         let cfg = self.settings().throttle;
-        self.throttle.failure(user_key, client.ip, cfg, now());
+        self.throttle.failure(key, client.ip, cfg, now());
         tracing::warn!(user = %login, ip = %client.ip, reason, "login failed");
     }
 
-    /// Checks a local password: the user, or why not (for the log). Upgrades old bcrypt hashes.
+    /// Checks a local password against the account a sign-in named (from
+    /// [`Store::find_user_for_login`](crate::store::Store::find_user_for_login)): the user, or
+    /// why not (for the log). Upgrades old bcrypt hashes.
     pub(crate) async fn local_password(
         &self,
-        login: &str,
+        found: Option<(User, Option<String>)>,
         password: &str,
     ) -> Result<Result<User, &'static str>, AuthError> {
-        let found = self.store.find_user_for_login(login).await?;
         let stored_hash = found.as_ref().and_then(|(_, h)| h.clone());
         let verified = password::verify(password.to_string(), stored_hash.clone()).await;
         let (user, rehash) = match (found, verified) {

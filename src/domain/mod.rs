@@ -4,6 +4,7 @@
 pub mod access;
 pub mod forwarded;
 pub mod group;
+pub mod names;
 pub mod rules;
 pub mod session;
 pub mod tab;

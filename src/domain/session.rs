@@ -127,7 +127,7 @@ impl SessionView {
             user: header_value(&username),
             email: header_value(email.as_deref().unwrap_or("")),
             group_id: HeaderValue::from(group_id),
-            group_name: header_value(&group_name),
+            group_name: list_item_header(&group_name),
         };
         SessionView {
             session_id,
@@ -156,6 +156,15 @@ impl SessionView {
 /// that is not a valid header value (control characters) becomes empty rather than failing.
 fn header_value(s: &str) -> HeaderValue {
     HeaderValue::from_bytes(s.as_bytes()).unwrap_or_else(|_| HeaderValue::from_static(""))
+}
+
+/// A value sent as one item of a list header (`Remote-Groups`): empty when it holds a list
+/// separator, so a group stored before such names were refused never reads as two groups.
+fn list_item_header(s: &str) -> HeaderValue {
+    if super::names::has_list_separator(s) {
+        return HeaderValue::from_static("");
+    }
+    header_value(s)
 }
 
 /// Hex form of a token hash, as stored.

@@ -2,6 +2,7 @@
 
 use serde::Serialize;
 
+use super::names::{has_invisible, name_key};
 use super::GroupId;
 
 /// Database id of a user.
@@ -41,6 +42,9 @@ pub struct NewUser {
     pub password_hash: Option<String>,
     pub group_id: GroupId,
     pub image: Option<String>,
+    /// An administrator gives a retired name (of a deleted or renamed account) to this one on
+    /// purpose: apps behind Usher that key on the name will take it for the old person.
+    pub reuse_retired_name: bool,
 }
 
 /// Why a username, email or password was refused.
@@ -48,31 +52,44 @@ pub struct NewUser {
 pub enum InvalidInput {
     #[error("username must be 1 to {MAX_USERNAME_CHARS} characters")]
     UsernameLength,
-    #[error("username may not contain spaces at either end, control characters, '/' or '@'")]
+    #[error("username may not contain spaces at either end, control characters, '/' or '@' (nor characters that look like '/' or '@')")]
     UsernameChars,
+    #[error("username may not contain invisible or direction-changing characters (zero-width space, soft hyphen, byte-order mark, bidi controls)")]
+    UsernameInvisible,
     #[error("email must look like name@host and be at most {MAX_EMAIL_CHARS} characters")]
     Email,
+    #[error("email may not contain invisible or direction-changing characters (zero-width space, soft hyphen, byte-order mark, bidi controls)")]
+    EmailInvisible,
     #[error("password must be at least {MIN_PASSWORD_CHARS} characters and at most {MAX_PASSWORD_BYTES} bytes")]
     PasswordLength,
     #[error("group {0} does not exist or cannot be assigned")]
     Group(GroupId),
 }
 
-/// Checks a username: any script is fine (names are compared case-insensitively), but no
-/// characters that would confuse headers, paths or the username-or-email login field.
+/// Checks a username: any script is fine (look-alikes are caught by
+/// [`name_key`](super::names::name_key) against the other names), but no characters that would
+/// confuse headers, paths or the username-or-email login field, and none that do not show.
 pub fn validate_username(name: &str) -> Result<(), InvalidInput> {
     let count = name.chars().count();
     if count == 0 || count > MAX_USERNAME_CHARS {
         return Err(InvalidInput::UsernameLength);
     }
-    if name.trim() != name || name.chars().any(|c| c.is_control() || c == '/' || c == '@') {
+    if has_invisible(name) {
+        return Err(InvalidInput::UsernameInvisible);
+    }
+    let refused = |c: char| c == '/' || c == '@';
+    if name.trim() != name || name.chars().any(refused) || name_key(name).chars().any(refused) {
         return Err(InvalidInput::UsernameChars);
     }
     Ok(())
 }
 
-/// Checks an email address loosely: one '@', something on both sides, no spaces or controls.
+/// Checks an email address loosely: one '@', something on both sides, no spaces or controls,
+/// nothing invisible.
 pub fn validate_email(email: &str) -> Result<(), InvalidInput> {
+    if has_invisible(email) {
+        return Err(InvalidInput::EmailInvisible);
+    }
     let ok = email.len() <= MAX_EMAIL_CHARS
         && !email.chars().any(|c| c.is_whitespace() || c.is_control())
         && matches!(email.split_once('@'), Some((l, d)) if !l.is_empty() && !d.is_empty() && !d.contains('@'));
@@ -109,6 +126,32 @@ mod tests {
         assert!(validate_username("a\u{0}b").is_err());
         assert!(validate_username("a@b").is_err());
         assert!(validate_username(&"x".repeat(65)).is_err());
+        // A look-alike of '/' is refused like '/'.
+        assert_eq!(
+            validate_username("a\u{2215}b"),
+            Err(InvalidInput::UsernameChars)
+        );
+    }
+
+    #[test]
+    fn invisible_characters_in_usernames_and_emails_are_refused() {
+        for c in [
+            '\u{200b}', '\u{ad}', '\u{feff}', '\u{202e}', '\u{2067}', '\u{200e}',
+        ] {
+            assert_eq!(
+                validate_username(&format!("admin{c}")),
+                Err(InvalidInput::UsernameInvisible),
+                "{:04x}",
+                c as u32
+            );
+            assert_eq!(
+                validate_email(&format!("ad{c}min@example.com")),
+                Err(InvalidInput::EmailInvisible)
+            );
+        }
+        // Look-alikes are valid on their own; the store refuses them next to the real name.
+        assert!(validate_username("\u{430}dmin").is_ok());
+        assert!(validate_username("adm\u{131}n").is_ok());
     }
 
     #[test]

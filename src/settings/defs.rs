@@ -123,7 +123,7 @@ pub const DEFS: &[Def] = &[
         default: "10",
         secret: false,
         section: AUTH,
-        help: "Failed sign-ins for one username within the throttle window before it is paused.",
+        help: "Failed sign-ins for one account (whichever of its names or e-mail is typed), or for one unknown name, within the throttle window before it is paused.",
     },
     Def {
         key: "login.max_failures_per_ip",

@@ -4,6 +4,7 @@
 
 mod changes;
 mod groups;
+mod names;
 mod plex;
 mod sessions;
 mod settings;
@@ -17,6 +18,7 @@ use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, Executor, Row};
 
 pub use changes::{Change, ChangeKind, ChangeListener};
+pub use names::NameClaim;
 pub use plex::{NewPlexUser, PlexLink};
 pub use sessions::{NewSession, SessionInfo};
 pub use sso::{CookieRecord, SsoRecord};
@@ -43,6 +45,9 @@ pub enum StoreError {
     Conflict(&'static str),
     #[error("not found")]
     NotFound,
+    /// The name looks like one an account holds, or held (`retired`).
+    #[error("the name looks like {name:?}, which is taken")]
+    NameTaken { name: String, retired: bool },
 }
 
 impl StoreError {
@@ -51,6 +56,10 @@ impl StoreError {
         if let sqlx::Error::Database(db) = &e {
             if db.is_unique_violation() {
                 let msg = db.message();
+                // Two look-alike names created at once: the second meets the first's claim.
+                if msg.contains("name_claims") {
+                    return StoreError::Conflict("username");
+                }
                 if msg.contains("username") {
                     return StoreError::Conflict("username");
                 }
@@ -122,7 +131,10 @@ impl Store {
             Backend::Sqlite => MIGRATE_SQLITE.run(&pool).await?,
             Backend::Postgres => MIGRATE_POSTGRES.run(&pool).await?,
         }
-        Ok(Store { pool, backend })
+        let store = Store { pool, backend };
+        store.backfill_name_claims().await?;
+        store.warn_list_separator_groups().await?;
+        Ok(store)
     }
 
     /// The backend kind.

@@ -60,6 +60,21 @@ impl Store {
         Ok(row.map(|r| user_from_row(&r)).transpose()?.map(|(u, _)| u))
     }
 
+    /// The user linked to the Plex account with this Plex username (as plex.tv last said it),
+    /// case-insensitively in ASCII.
+    pub async fn find_user_by_plex_username(
+        &self,
+        plex_username: &str,
+    ) -> Result<Option<UserId>, StoreError> {
+        let row = sqlx::query(
+            "SELECT id FROM users WHERE plex_username <> '' AND LOWER(plex_username) = $1 ORDER BY id LIMIT 1",
+        )
+        .bind(plex_username.to_ascii_lowercase())
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.map(|r| r.get::<i64, _>(0)))
+    }
+
     /// True when a username is taken (case-insensitively).
     pub async fn username_taken(&self, username: &str) -> Result<bool, StoreError> {
         let row = sqlx::query("SELECT 1 FROM users WHERE username_lc = $1")
@@ -162,6 +177,8 @@ impl Store {
         .await
         .map_err(StoreError::from_write)?;
         let id: i64 = row.try_get(0)?;
+        // Never a retired name: a Plex friend must not inherit a former account's identity.
+        super::names::claim_name(&mut tx, id, &new.username, false, actor).await?;
         let detail =
             json!({"username": new.username, "group_id": new.group_id, "plex_id": link.plex_id});
         audit(

@@ -5,6 +5,7 @@ use sqlx::any::AnyRow;
 use sqlx::Row;
 
 use super::changes::{record, ChangeKind};
+use super::names::{claim_name, retire_names};
 use super::{audit, Actor, Store, StoreError};
 use crate::domain::user::fold;
 use crate::domain::{now, Group, GroupId, NewUser, User, UserId};
@@ -39,10 +40,13 @@ pub struct UserPatch {
     pub locked: Option<bool>,
     pub password_hash: Option<String>,
     pub image: Option<Option<String>>,
+    /// With a new `username`: an administrator gives a retired name to this account on purpose.
+    pub reuse_retired_name: bool,
 }
 
 impl Store {
-    /// Creates a user; `Conflict("username"|"email")` when taken (case-insensitively).
+    /// Creates a user; `Conflict("username"|"email")` when taken (case-insensitively),
+    /// `NameTaken` when the name looks like a held or retired one.
     pub async fn create_user(&self, new: &NewUser, actor: &Actor) -> Result<User, StoreError> {
         let mut tx = self.begin_write().await?;
         let t = now();
@@ -62,6 +66,7 @@ impl Store {
         .await
         .map_err(StoreError::from_write)?;
         let id: i64 = row.try_get(0)?;
+        claim_name(&mut tx, id, &new.username, new.reuse_retired_name, actor).await?;
         let detail = json!({"username": new.username, "group_id": new.group_id});
         audit(
             &mut tx,
@@ -152,6 +157,8 @@ impl Store {
             .execute(&mut *tx)
             .await
             .map_err(StoreError::from_write)?;
+            claim_name(&mut tx, id, name, patch.reuse_retired_name, actor).await?;
+            retire_names(&mut tx, id, Some(name)).await?;
             changed.push("username");
         }
         if let Some(email) = &patch.email {
@@ -237,6 +244,8 @@ impl Store {
     /// Deletes a user and (by cascade) their sessions.
     pub async fn delete_user(&self, id: UserId, actor: &Actor) -> Result<(), StoreError> {
         let mut tx = self.begin_write().await?;
+        // The name stays claimed, retired: apps behind Usher may still know the person by it.
+        retire_names(&mut tx, id, None).await?;
         // Sessions first: SQLite enforces ON DELETE CASCADE only with foreign_keys on, PostgreSQL always.
         sqlx::query("DELETE FROM sessions WHERE user_id = $1")
             .bind(id)

@@ -196,6 +196,30 @@ async fn a_rename_reaches_the_proxy_auth_headers_at_once() {
             && e["detail"]["name"] == "Friends"));
 }
 
+/// `Remote-Groups` is a comma-separated list to apps that follow Authelia: a group name with a
+/// separator is refused (see the test above), and one stored before that rule is never sent as
+/// a splittable value.
+#[tokio::test]
+async fn group_names_with_list_separators_never_reach_remote_groups() {
+    let app = TestApp::spawn().await;
+    let user = app.signed_in("alice", 4).await;
+    let r = user.get(app.url("/api/v2/auth/4")).send().await.unwrap();
+    assert_eq!(r.headers()["remote-groups"], "User");
+
+    // A name stored before the rule (written straight to the database, as an old install has it).
+    let db = crate::api_login::db(&app).await;
+    sqlx::query("UPDATE groups SET name = 'Friends, Admin' WHERE id = 4")
+        .execute(&db)
+        .await
+        .unwrap();
+    app.core.sessions.invalidate_all();
+    let r = user.get(app.url("/api/v2/auth/4")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["remote-groups"], "", "never a splittable list");
+    assert_eq!(r.headers()["x-organizr-group"], "4");
+    assert_eq!(r.headers()["remote-user"], "alice");
+}
+
 #[tokio::test]
 async fn exactly_one_group_is_the_default_and_new_users_join_it() {
     let app = TestApp::spawn().await;
@@ -301,7 +325,19 @@ async fn invalid_group_numbers_and_names_are_refused_naming_the_field() {
         assert_eq!(status, 400, "id {id}: {b}");
         assert_field(&b, "invalid_input", "id");
     }
-    for name in ["", " padded", "bell\u{7}", &"x".repeat(65)] {
+    let long = "x".repeat(65);
+    for name in [
+        "",
+        " padded",
+        "bell\u{7}",
+        &long,
+        // Apps that split Remote-Groups would read two groups; invisible characters do not show.
+        "Friends, admins",
+        "Friends;admins",
+        "Friends\u{ff0c} admins",
+        "Friends\u{200b}",
+        "Friends\u{202e}",
+    ] {
         let (status, b) = send(
             &app,
             &admin,
@@ -312,7 +348,7 @@ async fn invalid_group_numbers_and_names_are_refused_naming_the_field() {
         .await;
         assert_eq!(status, 400, "{name:?}: {b}");
         assert_field(&b, "invalid_input", "name");
-        let (status, _) = send(
+        let (status, b) = send(
             &app,
             &admin,
             "PATCH",
@@ -321,6 +357,7 @@ async fn invalid_group_numbers_and_names_are_refused_naming_the_field() {
         )
         .await;
         assert_eq!(status, 400, "rename to {name:?}");
+        assert_field(&b, "invalid_input", "name");
     }
     send(
         &app,

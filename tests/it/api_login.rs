@@ -402,6 +402,62 @@ async fn failures_per_username_are_throttled_with_retry_after() {
     );
 }
 
+/// Every text that names an account spends that account's one budget: the username in any
+/// case, its e-mail, and the profile's current-password check; from any address.
+#[tokio::test]
+async fn the_username_in_any_case_and_the_email_share_one_budget() {
+    let app = TestApp::spawn().await;
+    app.add_user("bob", 4).await;
+    let bob = app.signed_in("robert", 4).await;
+    set_settings(&app, json!({"login.max_failures_per_user": 4})).await;
+    for (ip, typed) in [
+        ("198.51.100.11", "bob"),
+        ("198.51.100.12", "BOB"),
+        ("198.51.100.13", "bob@example.com"),
+    ] {
+        let r = login_from(&app, ip, typed, "guess guess").await;
+        assert_eq!(r.status(), 401, "{typed}");
+    }
+    // Another account is not touched by bob's budget.
+    assert_eq!(
+        login_from(&app, "198.51.100.14", "robert", PASSWORD)
+            .await
+            .status(),
+        200
+    );
+    let r = login_from(&app, "198.51.100.15", "Bob@Example.com", "guess guess").await;
+    assert_eq!(r.status(), 401, "the fourth failure");
+    for typed in ["bob", "BOB", "bob@example.com"] {
+        let r = login_from(&app, "198.51.100.16", typed, PASSWORD).await;
+        assert_eq!(r.status(), 429, "{typed} is paused with the right password");
+        assert!(r.headers().contains_key("retry-after"));
+    }
+
+    // Names that name nobody share a budget by their look-alike key, and get the same answers.
+    for typed in ["zed", "ZED", "\u{ff5a}ed", "zed"] {
+        let r = login_from(&app, "198.51.100.20", typed, "guess guess").await;
+        assert_eq!(r.status(), 401, "{typed}");
+        let body: Value = r.json().await.unwrap();
+        assert_error(&body, "invalid_credentials");
+    }
+    let r = login_from(&app, "198.51.100.21", "Zed", "guess guess").await;
+    assert_eq!(r.status(), 429);
+
+    // The profile's current-password check spends the same account budget as the sign-in form.
+    set_settings(&app, json!({"login.max_failures_per_user": 2})).await;
+    let r = bob
+        .post(app.url("/api/v2/me/password"))
+        .json(&json!({"current_password": "guess", "password": "a brand new password"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    let r = login_from(&app, "198.51.100.22", "ROBERT@example.com", "guess guess").await;
+    assert_eq!(r.status(), 401);
+    let r = login_from(&app, "198.51.100.23", "Robert", PASSWORD).await;
+    assert_eq!(r.status(), 429, "one budget for the form and the profile");
+}
+
 #[tokio::test]
 async fn failures_per_ip_are_throttled_across_usernames() {
     let app = TestApp::spawn().await;

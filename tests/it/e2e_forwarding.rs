@@ -193,6 +193,7 @@ async fn caddy_never_passes_a_client_identity_header_to_the_app() {
                 email: None,
                 password: Some(PASSWORD.into()),
                 group_id: Some(4),
+                ..Default::default()
             },
             &Acting::cli(),
         )

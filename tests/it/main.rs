@@ -5,6 +5,7 @@ mod support;
 mod api_admin;
 mod api_groups;
 mod api_login;
+mod api_names;
 mod api_settings;
 mod api_tabs;
 mod cli;

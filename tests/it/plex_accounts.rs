@@ -96,6 +96,7 @@ async fn linking_is_by_email_never_by_username() {
                 email: Some("Friend@Example.com".into()),
                 password: Some(PASSWORD.into()),
                 group_id: Some(3),
+                ..Default::default()
             },
             &Acting::cli(),
         )
@@ -209,6 +210,7 @@ async fn only_the_owner_is_linked_to_an_administrator_by_email() {
                     email: Some(email.into()),
                     password: Some(PASSWORD.into()),
                     group_id: Some(0),
+                    ..Default::default()
                 },
                 &Acting::cli(),
             )
@@ -254,4 +256,56 @@ async fn an_unconfirmed_plex_email_links_to_nobody() {
         "the address is not stored"
     );
     assert_eq!(p.plex_row("carol").await.0, None);
+}
+
+/// A first Plex sign-in whose name only looks like an Usher account's (held or retired) is
+/// refused with a reason, never merged or renamed into a look-alike; a name identical to a
+/// retired one becomes NAME-plex, so the new person never inherits the old identity.
+#[tokio::test]
+async fn a_plex_name_like_an_existing_or_former_account_is_refused_or_suffixed() {
+    let mut seed = FakePlexSeed::standard();
+    for (id, name, email) in [
+        (2000011, "\u{430}dmin", "cyr@example.com"),
+        (2000012, "carol", "carol.plex@example.com"),
+        (2000013, "c\u{430}rol", "cyr.carol@example.com"),
+    ] {
+        seed = seed.with_account(FakeAccount::new(id, name, email, "plex-pass"));
+        seed.friends.push((OWNER, id));
+        seed.share(id, MACHINE_A);
+    }
+    let p = PlexApp::seeded(seed, setup("backend", true)).await;
+    let admin = p.app.add_user("admin", 0).await;
+    let carol = p.app.add_user("carol", 4).await;
+    p.app
+        .core
+        .delete_user(carol.id, &Acting::cli())
+        .await
+        .unwrap();
+
+    for login in ["cyr@example.com", "cyr.carol@example.com"] {
+        let (status, body) = p.password_login(&p.app.client(), login, "plex-pass").await;
+        assert_eq!(status, 403, "{login}: {body}");
+        assert_error(&body, "plex_not_allowed");
+        let message = body["error"]["message"].as_str().unwrap();
+        assert!(
+            message.contains("looks like the name of another Usher account")
+                && message.contains("administrator"),
+            "{message}"
+        );
+    }
+    let users = p.app.core.store.list_users().await.unwrap();
+    assert_eq!(users.len(), 1, "nothing created: {users:?}");
+    assert_eq!(users[0].id, admin.id);
+    assert_eq!(
+        p.plex_row("admin").await.0,
+        None,
+        "the admin stays unlinked"
+    );
+
+    let (status, body) = p
+        .password_login(&p.app.client(), "carol.plex@example.com", "plex-pass")
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["user"]["username"], "carol-plex");
+    assert_ne!(body["user"]["id"], carol.id);
 }

@@ -1,10 +1,18 @@
 //! The local user behind a Plex account: found by Plex id, else linked by the same e-mail, else
 //! created in `plex.default_group`. Never by username alone: a Plex user called "admin" must not
 //! become the local admin. A local password is never written or changed here.
+//!
+//! A new account's name is the Plex username. When that name is already held or was held by a
+//! deleted or renamed account, the new one is `NAME-plex`; when it only *looks like* a held or
+//! retired name (`аdmin`, `admın`, `ſam`), or holds invisible characters, the sign-in is refused
+//! with a reason: merging, renaming into a look-alike or inheriting an old identity is never done
+//! silently. An administrator resolves it by creating the person's account with their Plex e-mail,
+//! which the next sign-in links.
 
 use crate::auth::AuthError;
 use crate::core::Core;
-use crate::domain::user::{fold, validate_email, MAX_USERNAME_CHARS};
+use crate::domain::names::{has_invisible, normalise};
+use crate::domain::user::{fold, validate_email, validate_username, MAX_USERNAME_CHARS};
 use crate::domain::User;
 use crate::plex::PlexAccount;
 use crate::store::{Actor, NewPlexUser, PlexLink};
@@ -36,8 +44,9 @@ impl Core {
         if let Some(user) = self.store.find_user_by_plex_id(account.id).await? {
             let new_email = match email {
                 Some(e) if user.email.as_deref().map(fold) != Some(fold(e)) => {
-                    // Follow a changed Plex e-mail unless another user already holds it.
-                    let free = self.store.find_user_by_email(e).await?.is_none();
+                    // Follow a changed Plex e-mail unless another user holds it or one like it.
+                    let free = self.store.find_user_by_email(e).await?.is_none()
+                        && self.email_look_alike(e, Some(user.id)).await?.is_none();
                     free.then(|| e.to_string())
                 }
                 _ => None,
@@ -68,10 +77,15 @@ impl Core {
             }
         }
         let group_id = self.plex_default_group().await?;
-        let base = username_for(account);
+        let base = username_for(account).ok_or_else(|| {
+            tracing::warn!(plex_id = account.id, "Plex username holds invisible characters; not creating an account");
+            AuthError::PlexNotAllowed(
+                "your Plex name contains invisible or direction-changing characters, so Usher will not make an account from it; ask the administrator to create your account with your Plex e-mail address".into(),
+            )
+        })?;
         let mut username = base.clone();
         let mut n = 1;
-        while self.store.username_taken(&username).await? {
+        while self.name_held(&username, account.id).await? {
             n += 1;
             let suffix = format!(
                 "-plex{}",
@@ -84,6 +98,16 @@ impl Core {
                 break;
             }
         }
+        let email = match email {
+            Some(e) => match self.email_look_alike(e, None).await? {
+                Some(other) => {
+                    tracing::warn!(plex_id = account.id, looks_like_email_of = %other, "Plex e-mail looks like another account's; the new account gets none");
+                    None
+                }
+                None => Some(e),
+            },
+            None => None,
+        };
         let new = NewPlexUser {
             username,
             email: email.map(str::to_string),
@@ -103,6 +127,22 @@ impl Core {
         };
         tracing::info!(user = %user.username, group = user.group_id, plex_id = account.id, "user created by a first Plex sign-in");
         Ok(user)
+    }
+
+    /// True when `name` is held or retired under the same name (the caller tries `NAME-plex`);
+    /// `PlexNotAllowed` when a different name that looks like it is.
+    async fn name_held(&self, name: &str, plex_id: i64) -> Result<bool, AuthError> {
+        let claim = self.store.name_claim(name).await?;
+        match claim {
+            None => Ok(self.store.username_taken(name).await?),
+            Some(claim) if fold(&claim.name) == fold(name) => Ok(true),
+            Some(claim) => {
+                tracing::warn!(plex_id, plex_name = %name, looks_like = %claim.name, retired = claim.retired, "Plex sign-in refused: its name looks like an existing or former Usher account");
+                Err(AuthError::PlexNotAllowed(format!(
+                    "your Plex name \"{name}\" looks like the name of another Usher account, so Usher will not make an account from it; ask the administrator to create your account with your Plex e-mail address"
+                )))
+            }
+        }
     }
 
     /// The Plex token stored for a user at their last Plex sign-in, decrypted (for SSO apps that
@@ -136,23 +176,28 @@ impl Core {
     }
 }
 
-/// A valid local username for a Plex account: its username, or a managed user's title.
-fn username_for(account: &PlexAccount) -> String {
+/// A valid local username for a Plex account: its username, or a managed user's title (NFKC,
+/// without '/' and '@'); `None` when it holds invisible characters.
+fn username_for(account: &PlexAccount) -> Option<String> {
     let raw = if account.username.trim().is_empty() {
         account.title.trim()
     } else {
         account.username.trim()
     };
+    let raw = normalise(raw);
+    if has_invisible(&raw) {
+        return None;
+    }
     let cleaned: String = raw
         .chars()
-        .filter(|c| !c.is_control() && *c != '/' && *c != '@')
+        .filter(|c| *c != '/' && *c != '@')
         .take(MAX_USERNAME_CHARS - 8)
         .collect();
     let cleaned = cleaned.trim().to_string();
-    if cleaned.is_empty() {
-        format!("plex-{}", account.id)
+    if cleaned.is_empty() || validate_username(&cleaned).is_err() {
+        Some(format!("plex-{}", account.id))
     } else {
-        cleaned
+        Some(cleaned)
     }
 }
 
@@ -182,11 +227,14 @@ mod tests {
 
     #[test]
     fn usernames_from_plex() {
-        assert_eq!(username_for(&account("friendly", "friendly")), "friendly");
-        assert_eq!(username_for(&account("", "Kids")), "Kids");
-        assert_eq!(username_for(&account("", "  ")), "plex-42");
-        assert_eq!(username_for(&account("a@b/c", "")), "abc");
-        crate::domain::user::validate_username(&username_for(&account(&"x".repeat(100), "")))
-            .unwrap();
+        let name = |u: &str, t: &str| username_for(&account(u, t));
+        assert_eq!(name("friendly", "friendly").unwrap(), "friendly");
+        assert_eq!(name("", "Kids").unwrap(), "Kids");
+        assert_eq!(name("", "  ").unwrap(), "plex-42");
+        assert_eq!(name("a@b/c", "").unwrap(), "abc");
+        assert_eq!(name("\u{ff46}red", "").unwrap(), "fred", "NFKC");
+        assert_eq!(name("admin\u{200b}", ""), None, "zero-width space");
+        assert_eq!(name("", "Kids\u{202e}"), None, "bidi control");
+        validate_username(&name(&"x".repeat(100), "").unwrap()).unwrap();
     }
 }

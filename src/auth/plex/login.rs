@@ -2,6 +2,7 @@
 //! with a Plex token that the PIN flow ends in. Both end in [`Core::start_session`].
 
 use super::access::{decide, is_named_admin, Access, Who};
+use crate::auth::throttle::ThrottleKey;
 use crate::auth::{check_login_input, AuthError, ClientInfo, PasswordLogin, SignedIn};
 use crate::core::Core;
 use crate::domain::SessionMethod;
@@ -23,10 +24,16 @@ impl Core {
             return self.login_local(attempt, client).await;
         }
         let login = check_login_input(&attempt)?;
-        let user_key = crate::domain::user::fold(login);
+        let found = self.store.find_user_for_login(login).await?;
+        let account = match &found {
+            Some((user, _)) => Some(user.id),
+            // The name plex.tv knows a linked account by counts against that account too.
+            None => self.store.find_user_by_plex_username(login).await?,
+        };
+        let user_key = ThrottleKey::of(account, login);
         self.check_throttle(&user_key, login, client)?;
         if auth_type == AuthType::LocalAndBackend {
-            if let Ok(user) = self.local_password(login, &attempt.password).await? {
+            if let Ok(user) = self.local_password(found, &attempt.password).await? {
                 self.throttle.success(&user_key);
                 return self
                     .start_local_session(user, attempt.remember, client)

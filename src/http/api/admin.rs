@@ -25,6 +25,9 @@ pub struct CreateUserBody {
     pub password: Option<String>,
     #[serde(alias = "group")]
     pub group_id: Option<GroupId>,
+    /// Give the account a retired name (of a deleted or renamed account) on purpose.
+    #[serde(default)]
+    pub reuse_retired_name: bool,
 }
 
 /// Body of `PATCH /api/v2/users/{id}`.
@@ -37,6 +40,9 @@ pub struct EditUserBody {
     pub group_id: Option<GroupId>,
     pub password: Option<String>,
     pub locked: Option<bool>,
+    /// With `username`: give the account a retired name on purpose.
+    #[serde(default)]
+    pub reuse_retired_name: bool,
 }
 
 /// `GET /api/v2/users`.
@@ -61,6 +67,7 @@ pub async fn create_user(
         email: body.email,
         password: body.password,
         group_id: body.group_id,
+        reuse_retired_name: body.reuse_retired_name,
     };
     let user = core.create_user(req, &admin.acting(&client)).await?;
     Ok((StatusCode::CREATED, Json(json!({ "user": user }))).into_response())
@@ -95,6 +102,7 @@ pub async fn edit_user(
         group_id: body.group_id,
         password: body.password,
         locked: body.locked,
+        reuse_retired_name: body.reuse_retired_name,
     };
     let user = core.edit_user(id, req, &admin.acting(&client)).await?;
     Ok(Json(json!({ "user": user })).into_response())

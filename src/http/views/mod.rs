@@ -498,6 +498,7 @@ pub async fn setup_submit(State(core): State<Arc<Core>>, req: Request) -> Respon
         email: Some(form.email.trim().to_string()).filter(|e| !e.is_empty()),
         password: Some(form.password),
         group_id: Some(0),
+        reuse_retired_name: false,
     };
     match core.complete_setup(&form.token, req).await {
         Ok(user) => match core

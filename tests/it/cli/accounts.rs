@@ -399,3 +399,69 @@ async fn plex_settings_with_the_cli() {
         );
     }
 }
+
+/// `usher user add` refuses names that do not show or look like another (held or retired)
+/// name; a retired name is given again only with `--reuse-retired-name`.
+#[test]
+fn look_alike_invisible_and_retired_names_are_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path().join("data");
+    let d = d.to_str().unwrap();
+    let pw = Some("correct horse battery\n");
+    let add = |name: &str, email: &str, extra: &[&str]| {
+        let mut args = vec!["user", "add", name, "--email", email, "--password-stdin"];
+        args.extend_from_slice(extra);
+        args.extend_from_slice(&["--data-dir", d]);
+        usher(&args)
+    };
+    let added = |cmd: Command| {
+        let r = run_with(cmd, pw);
+        assert!(r.success, "{r:?}");
+        r.stdout
+    };
+    added(add("admin", "admin@example.com", &[]));
+    added(add("sam", "sam@example.com", &[]));
+    for invisible in [
+        "admin\u{200b}",
+        "ad\u{ad}min",
+        "\u{feff}root",
+        "root\u{202e}",
+    ] {
+        fails(
+            add(invisible, "x@example.com", &[]),
+            pw,
+            &["cannot add", "username", "invisible"],
+        );
+    }
+    // The long s is "s" once normalised (NFKC), so that name is simply taken.
+    for (look_alike, why) in [
+        ("\u{430}dmin", "looks like the existing account"),
+        ("adm\u{131}n", "looks like the existing account"),
+        ("\u{17f}am", "already taken"),
+    ] {
+        fails(
+            add(look_alike, "y@example.com", &[]),
+            pw,
+            &["cannot add", why],
+        );
+    }
+    fails(
+        add("eve", "\u{430}dmin@example.com", &[]),
+        pw,
+        &["email", "looks like the address of the existing account"],
+    );
+
+    ok(&["user", "delete", "sam", "--data-dir", d], None);
+    fails(
+        add("Sam", "sam2@example.com", &[]),
+        pw,
+        &["deleted or renamed", "--reuse-retired-name"],
+    );
+    let out = added(add("Sam", "sam2@example.com", &["--reuse-retired-name"]));
+    assert!(out.contains("added Sam"), "{out}");
+    let list = ok(&["user", "list", "--data-dir", d], None);
+    assert!(
+        !list.contains('\u{430}') && !list.contains('\u{200b}') && !list.contains('\u{131}'),
+        "{list}"
+    );
+}

@@ -94,6 +94,15 @@ fn group_commands_add_rename_default_delete_and_refuse_with_reasons() {
         ),
         (&["group", "add", "FRIENDS"], &["name:", "another group"]),
         (&["group", "add", " X"], &["name:", "spaces"]),
+        (&["group", "add", "Friends, Admin"], &["name:", "','"]),
+        (
+            &["group", "rename", "4", "User;Admin"],
+            &["name:", "Remote-Groups"],
+        ),
+        (
+            &["group", "rename", "4", "User\u{200b}"],
+            &["name:", "invisible"],
+        ),
         (
             &["group", "rename", "4", "friends"],
             &["name:", "another group"],

@@ -116,6 +116,7 @@ impl TestApp {
                     )),
                     password: Some(PASSWORD.into()),
                     group_id: Some(group),
+                    ..Default::default()
                 },
                 &Acting::cli(),
             )
