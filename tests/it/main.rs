@@ -7,6 +7,7 @@ mod api_groups;
 mod api_login;
 mod api_settings;
 mod api_tabs;
+mod authz;
 mod cli;
 mod csrf;
 mod docs;
