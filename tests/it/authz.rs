@@ -8,10 +8,13 @@ use axum::Router;
 use serde_json::{json, Value};
 
 use crate::api_login::send;
+use crate::support::browser::Browser;
 use crate::support::fake_apps::jellyfin::{FakeJellyfin, JellyfinConfig};
 use crate::support::fake_apps::tautulli::{FakeTautulli, TautulliConfig};
 use crate::support::fake_apps::{serve, Running};
 use crate::support::{assert_error, TestApp, PASSWORD};
+use crate::ui_admin::sign_in;
+use crate::ui_journey::{reveal, save_settings};
 use crate::ui_pages::get;
 use usher::auth::accounts::Acting;
 
@@ -353,6 +356,46 @@ async fn settings_pages_show_the_admins_fields_read_only_to_a_co_admin() {
     assert!(!html.contains("admin-only-note"));
     assert!(!input_tag(&html, "f-sso-jellyfin-url").contains("disabled"));
     assert!(html.contains(r#"id="sso-test""#));
+}
+
+#[tokio::test]
+async fn in_chromium_a_co_admin_saves_what_they_may_and_the_admin_hears_what_was_forgotten() {
+    let app = TestApp::spawn().await;
+    app.add_user("root", 0).await;
+    app.add_user("co", 1).await;
+    set(
+        &app,
+        json!({"sso.ombi.url": "http://127.0.0.1:9", "sso.ombi.token": "OMBIKEY"}),
+    )
+    .await;
+    let browser = Browser::start().await;
+    // The Co-Admin's page sends only the open fields: the read-only ones never spoil the save.
+    sign_in(&browser, &app, "co").await;
+    browser
+        .goto(&app.url("/settings/main/authentication"))
+        .await;
+    reveal(&browser, "#f-remember_days").await;
+    browser.fill("#f-remember_days", "30").await;
+    assert_eq!(save_settings(&browser).await, "Saved.");
+    assert_eq!(app.core.settings().remember_days, 30);
+    browser.screenshot("authz-co-admin-settings").await;
+    // The Admin moves Ombi without typing its key again: the page says the key is gone.
+    browser.client().delete_all_cookies().await.unwrap();
+    sign_in(&browser, &app, "root").await;
+    browser.goto(&app.url("/settings/sso/ombi")).await;
+    reveal(&browser, "#f-sso-ombi-url").await;
+    browser.fill("#f-sso-ombi-url", "http://127.0.0.1:10").await;
+    let said = save_settings(&browser).await;
+    assert!(
+        said.contains("the saved sso.ombi.token was removed: enter it again"),
+        "{said}"
+    );
+    let key = browser.find("#f-sso-ombi-token").await;
+    assert_eq!(
+        key.attr("placeholder").await.unwrap().as_deref(),
+        Some("Not set")
+    );
+    assert_eq!(stored(&app, "sso.ombi.token"), Value::Null);
 }
 
 /// The `<input …>` tag with this id.
