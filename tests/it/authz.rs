@@ -24,6 +24,11 @@ async fn listener() -> Running {
     serve(Router::new().fallback(|| async { axum::Json(json!({})) })).await
 }
 
+/// `PATCH /api/v2/settings` as `client`.
+async fn patch_settings(app: &TestApp, client: &reqwest::Client, body: Value) -> (u16, Value) {
+    send(app, client, "PATCH", "/api/v2/settings", Some(body)).await
+}
+
 /// Settings as the CLI sets them (full rights).
 async fn set(app: &TestApp, patch: Value) {
     app.core
@@ -70,7 +75,7 @@ async fn a_co_admin_cannot_change_protected_settings_and_the_admin_can() {
             json!({ key: value.clone() }),
             json!({ "remember_days": 3, key: value.clone() }),
         ] {
-            let (status, body) = send(&app, &co, "PATCH", "/api/v2/settings", Some(patch)).await;
+            let (status, body) = patch_settings(&app, &co, patch).await;
             assert_eq!(status, 403, "{key}: {body}");
             assert_error(&body, "forbidden");
             let message = body["error"]["message"].as_str().unwrap();
@@ -79,14 +84,7 @@ async fn a_co_admin_cannot_change_protected_settings_and_the_admin_can() {
             assert_eq!(stored(&app, key), before, "{key} unchanged");
             assert_eq!(app.core.settings().remember_days, 7, "{key}: nothing saved");
         }
-        let (status, body) = send(
-            &app,
-            &admin,
-            "PATCH",
-            "/api/v2/settings",
-            Some(json!({ key: value.clone() })),
-        )
-        .await;
+        let (status, body) = patch_settings(&app, &admin, json!({ key: value.clone() })).await;
         assert_eq!(status, 200, "the Admin changes {key}: {body}");
         assert_ne!(stored(&app, key), before, "{key} changed by the Admin");
         // Back to the default (a new cookie name signs everybody out), so the next key is
@@ -94,12 +92,10 @@ async fn a_co_admin_cannot_change_protected_settings_and_the_admin_can() {
         set(&app, json!({ key: null })).await;
     }
     // What a Co-Admin may still change: time limits that hand nobody anything.
-    let (status, body) = send(
+    let (status, body) = patch_settings(
         &app,
         &co,
-        "PATCH",
-        "/api/v2/settings",
-        Some(json!({"remember_days": 3, "sso.timeout_seconds": 9, "sso.app_timeout_seconds": 4})),
+        json!({"remember_days": 3, "sso.timeout_seconds": 9, "sso.app_timeout_seconds": 4}),
     )
     .await;
     assert_eq!(status, 200, "{body}");
@@ -131,14 +127,8 @@ async fn a_co_admin_cannot_send_the_admins_password_to_their_own_jellyfin() {
     )
     .await;
     let co = app.signed_in("co", 1).await;
-    let (status, body) = send(
-        &app,
-        &co,
-        "PATCH",
-        "/api/v2/settings",
-        Some(json!({"sso.jellyfin.url": theirs.url("")})),
-    )
-    .await;
+    let (status, body) =
+        patch_settings(&app, &co, json!({"sso.jellyfin.url": theirs.url("")})).await;
     assert_eq!(status, 403, "{body}");
     assert!(body["error"]["message"]
         .as_str()
@@ -175,14 +165,7 @@ async fn moving_plex_tv_forgets_the_owners_token_and_validate_is_the_admins() {
     )
     .await;
     // The path: a Co-Admin moves plex.tv and asks Usher to validate the token there.
-    let (status, body) = send(
-        &app,
-        &co,
-        "PATCH",
-        "/api/v2/settings",
-        Some(json!({"plex.tv_url": theirs.url("")})),
-    )
-    .await;
+    let (status, body) = patch_settings(&app, &co, json!({"plex.tv_url": theirs.url("")})).await;
     assert_eq!(status, 403, "{body}");
     assert_eq!(stored(&app, "plex.tv_url"), json!("https://plex.tv"));
     for (method, path) in [
@@ -196,14 +179,7 @@ async fn moving_plex_tv_forgets_the_owners_token_and_validate_is_the_admins() {
         assert_error(&body, "forbidden");
     }
     // Even the Admin cannot send the masked token to a new place without typing it again.
-    let (status, body) = send(
-        &app,
-        &admin,
-        "PATCH",
-        "/api/v2/settings",
-        Some(json!({"plex.tv_url": theirs.url("")})),
-    )
-    .await;
+    let (status, body) = patch_settings(&app, &admin, json!({"plex.tv_url": theirs.url("")})).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["forgotten"], json!(["plex.token"]));
     assert_eq!(stored(&app, "plex.token"), Value::Null);
@@ -215,12 +191,10 @@ async fn moving_plex_tv_forgets_the_owners_token_and_validate_is_the_admins() {
         theirs.control.seen()
     );
     // A new token sent in the same change as the address is kept.
-    let (status, body) = send(
+    let (status, body) = patch_settings(
         &app,
         &admin,
-        "PATCH",
-        "/api/v2/settings",
-        Some(json!({"plex.tv_url": "https://plex.tv", "plex.token": "NEWTOKEN456"})),
+        json!({"plex.tv_url": "https://plex.tv", "plex.token": "NEWTOKEN456"}),
     )
     .await;
     assert_eq!(status, 200, "{body}");
@@ -251,14 +225,10 @@ async fn moving_an_sso_app_forgets_its_stored_secrets() {
     )
     .await;
     // Sending the same address again moves nothing.
-    let (status, body) = send(
+    let (status, body) = patch_settings(
         &app,
         &admin,
-        "PATCH",
-        "/api/v2/settings",
-        Some(
-            json!({"sso.ombi.url": "http://127.0.0.1:9/", "sso.tautulli.url": tautulli.base_url()}),
-        ),
+        json!({"sso.ombi.url": "http://127.0.0.1:9/", "sso.tautulli.url": tautulli.base_url()}),
     )
     .await;
     assert_eq!(status, 200, "{body}");
@@ -266,16 +236,14 @@ async fn moving_an_sso_app_forgets_its_stored_secrets() {
     assert_eq!(stored(&app, "sso.ombi.token"), json!("OMBIKEY"));
     // Moving Ombi forgets its API key and fallback password (not its fallback user name); a new
     // Overseerr key sent with its new address is kept.
-    let (status, body) = send(
+    let (status, body) = patch_settings(
         &app,
         &admin,
-        "PATCH",
-        "/api/v2/settings",
-        Some(json!({
+        json!({
             "sso.ombi.url": "http://127.0.0.1:10",
             "sso.overseerr.url": "http://127.0.0.1:10",
             "sso.overseerr.token": "NEWSEERRKEY",
-        })),
+        }),
     )
     .await;
     assert_eq!(status, 200, "{body}");
@@ -288,14 +256,8 @@ async fn moving_an_sso_app_forgets_its_stored_secrets() {
     assert_eq!(stored(&app, "sso.ombi.fallback_user"), json!("guest"));
     assert_eq!(stored(&app, "sso.overseerr.token"), json!("NEWSEERRKEY"));
     // Moving Tautulli: the next sign-in reaches the new address without the old API key.
-    let (status, body) = send(
-        &app,
-        &admin,
-        "PATCH",
-        "/api/v2/settings",
-        Some(json!({"sso.tautulli.url": theirs.url("")})),
-    )
-    .await;
+    let (status, body) =
+        patch_settings(&app, &admin, json!({"sso.tautulli.url": theirs.url("")})).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["forgotten"], json!(["sso.tautulli.api_key"]));
     let r = app.login(&app.client(), "alice", PASSWORD).await;
@@ -476,14 +438,8 @@ async fn plex_default_group_refuses_administrator_groups() {
     let app = TestApp::spawn().await;
     let admin = app.signed_in("root", 0).await;
     for group in [0, 1] {
-        let (status, body) = send(
-            &app,
-            &admin,
-            "PATCH",
-            "/api/v2/settings",
-            Some(json!({"plex.default_group": group})),
-        )
-        .await;
+        let (status, body) =
+            patch_settings(&app, &admin, json!({"plex.default_group": group})).await;
         assert_eq!(status, 400, "{group}: {body}");
         assert_error(&body, "invalid_setting");
         let why = body["error"]["fields"]["plex.default_group"]
@@ -517,13 +473,6 @@ async fn plex_default_group_refuses_administrator_groups() {
         .as_str()
         .unwrap()
         .contains("administrator"));
-    let (status, body) = send(
-        &app,
-        &admin,
-        "PATCH",
-        "/api/v2/settings",
-        Some(json!({"plex.default_group": 3})),
-    )
-    .await;
+    let (status, body) = patch_settings(&app, &admin, json!({"plex.default_group": 3})).await;
     assert_eq!(status, 200, "{body}");
 }
