@@ -434,6 +434,32 @@ async fn a_co_admin_cannot_see_or_end_the_admins_sessions() {
 }
 
 #[tokio::test]
+async fn a_co_admin_cannot_rename_the_admin_group() {
+    let app = TestApp::spawn().await;
+    let co = app.signed_in("co", 1).await;
+    let (status, body) = send(
+        &app,
+        &co,
+        "PATCH",
+        "/api/v2/groups/0",
+        Some(json!({"name": "Former Admin"})),
+    )
+    .await;
+    assert_eq!(status, 403, "{body}");
+    assert_error(&body, "forbidden");
+    assert_eq!(app.core.group(0).await.unwrap().name, "Admin");
+    let (status, body) = send(
+        &app,
+        &co,
+        "PATCH",
+        "/api/v2/groups/4",
+        Some(json!({"name": "Friends"})),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+}
+
+#[tokio::test]
 async fn plex_default_group_refuses_administrator_groups() {
     let app = TestApp::spawn().await;
     let admin = app.signed_in("root", 0).await;
