@@ -29,6 +29,14 @@ impl Def {
     }
 }
 
+/// The address setting a stored secret is sent to ([`SECRET_DESTINATIONS`]).
+pub fn destination_of(secret: &str) -> Option<&'static str> {
+    SECRET_DESTINATIONS
+        .iter()
+        .find(|(s, _)| *s == secret)
+        .map(|(_, address)| *address)
+}
+
 /// Looks up a setting's declaration.
 pub fn def(key: &str) -> Option<&'static Def> {
     DEFS.iter().find(|d| d.key == key)
@@ -447,9 +455,7 @@ mod tests {
     #[test]
     fn every_secret_names_where_it_is_sent_and_only_the_admin_moves_it() {
         for d in DEFS.iter().filter(|d| d.secret) {
-            let (_, address) = SECRET_DESTINATIONS
-                .iter()
-                .find(|(secret, _)| *secret == d.key)
+            let address = destination_of(d.key)
                 .unwrap_or_else(|| panic!("{} is a secret with no address", d.key));
             let a = def(address).expect("a declared address");
             assert!(

@@ -17,7 +17,7 @@ use super::{message, page};
 use crate::core::Core;
 use crate::domain::group::{ADMIN, ADMIN_MAX, GUEST};
 use crate::domain::GroupId;
-use crate::settings::{Kind, Settings, DEFS, SECRET_DESTINATIONS};
+use crate::settings::{Kind, Settings, DEFS};
 
 /// One settings page: its address under /settings/, its place in the menu, and the section of
 /// the settings table it shows.
@@ -249,10 +249,7 @@ fn field(settings: &Settings, d: &'static crate::settings::Def, viewer: GroupId)
             _ => None,
         },
         locked: !d.changeable_by(viewer),
-        sent_to: SECRET_DESTINATIONS
-            .iter()
-            .find(|(secret, _)| *secret == d.key)
-            .map(|(_, address)| *address),
+        sent_to: crate::settings::destination_of(d.key),
     };
     if f.locked {
         // Retrieve sends the owner's token to plex.tv_url: the Admin's button alone.
