@@ -170,7 +170,17 @@
             else input.defaultValue = input.value;
             input.removeAttribute('data-dirty');
           });
-          say(status, form.getAttribute('data-done') || 'Saved.', true);
+          // Secrets dropped because their app's address changed without them.
+          var forgotten = (res.body && res.body.forgotten) || [];
+          forgotten.forEach(function (key) {
+            var field = form.querySelector('[name="' + CSS.escape(key) + '"]');
+            var box = form.querySelector('[data-clear-for="' + CSS.escape(key) + '"]');
+            if (field) field.placeholder = 'Not set';
+            if (box) box.closest('label').hidden = true;
+          });
+          say(status, forgotten.length
+            ? 'Saved. The address changed, so the saved ' + forgotten.join(', ') + ' was removed: enter it again.'
+            : (form.getAttribute('data-done') || 'Saved.'), true);
         } else if (then === 'reload') {
           window.location.reload();
         } else {

@@ -8,6 +8,7 @@ use arc_swap::ArcSwap;
 use secrecy::ExposeSecret;
 use serde_json::{Map, Value};
 
+use crate::auth::accounts::Acting;
 use crate::auth::sessions::SessionCache;
 use crate::auth::throttle::LoginThrottle;
 use crate::auth::AuthError;
@@ -16,7 +17,7 @@ use crate::crypto::SecretKey;
 use crate::domain::tab::TabIndex;
 use crate::feed::Follower;
 use crate::settings::{self, Settings};
-use crate::store::{Actor, Backend, Change, ChangeKind, Store};
+use crate::store::{Backend, Change, ChangeKind, Store};
 
 /// Everything Usher knows at run time.
 pub struct Core {
@@ -58,6 +59,13 @@ async fn check_key(store: &Store, key: &SecretKey, config: &Config) -> Result<()
         key_source: source,
         url: crate::config::redact_url(&config.database_url),
     })
+}
+
+/// What a saved change set did beyond the values it sent.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SettingsSaved {
+    /// Secrets forgotten because their app's address changed without them.
+    pub forgotten: Vec<&'static str>,
 }
 
 /// Why Usher could not open its state.
@@ -166,16 +174,30 @@ impl Core {
     }
 
     /// Validates and saves a set of settings all-or-nothing; returns per-key errors on refusal.
+    /// A signed-in admin may change only what their group may ([`settings::Def::changeable_by`];
+    /// anything else refuses the whole set), and moving an app's address forgets the secrets
+    /// stored for it unless the same set sends new ones. The CLI, which holds the data directory
+    /// and its key, may change everything as it asks.
     pub async fn update_settings(
         &self,
         patch: &Map<String, Value>,
-        actor: &Actor,
-    ) -> Result<Result<(), std::collections::BTreeMap<String, String>>, AuthError> {
-        let values = match settings::validate_patch(patch)
+        acting: &Acting,
+    ) -> Result<Result<SettingsSaved, settings::PatchErrors>, AuthError> {
+        if let Some(group) = acting.group {
+            let refused = settings::not_changeable_by(group, patch.keys());
+            if !refused.is_empty() {
+                return Err(AuthError::AdminOnlySettings(refused));
+            }
+        }
+        let mut values = match settings::validate_patch(patch)
             .and_then(|v| settings::check_cookie_settings(&self.settings(), &v).map(|()| v))
         {
             Ok(v) => v,
             Err(errors) => return Ok(Err(errors)),
+        };
+        let forgotten = match acting.group {
+            Some(_) => settings::forget_moved_secrets(&self.settings(), &mut values),
+            None => Vec::new(),
         };
         let stored: Vec<(&str, Option<String>)> = values
             .iter()
@@ -191,21 +213,20 @@ impl Core {
             .iter()
             .map(|(k, v)| {
                 let secret = settings::def(k).is_some_and(|d| d.secret);
-                let shown = if secret {
-                    Value::from("********")
-                } else {
-                    v.clone().unwrap_or(Value::Null)
+                let shown = match v {
+                    Some(_) if secret => Value::from("********"),
+                    v => v.clone().unwrap_or(Value::Null),
                 };
                 (k.to_string(), shown)
             })
             .collect();
         self.store
-            .save_settings(&stored, Value::Object(audited), actor)
+            .save_settings(&stored, Value::Object(audited), &acting.actor)
             .await?;
         self.reload_settings().await?;
         let keys: Vec<&str> = values.iter().map(|(k, _)| *k).collect();
-        tracing::info!(keys = ?keys, "settings changed");
-        Ok(Ok(()))
+        tracing::info!(keys = ?keys, forgotten = ?forgotten, "settings changed");
+        Ok(Ok(SettingsSaved { forgotten }))
     }
 
     /// Starts the background tasks of a server: change feed, last-seen flush, expiry purge.

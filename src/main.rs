@@ -484,10 +484,10 @@ async fn settings_command(core: &Core, action: &SettingsAction) -> anyhow::Resul
             let mut patch = serde_json::Map::new();
             patch.insert(key.clone(), parsed);
             match core
-                .update_settings(&patch, &usher::store::Actor::cli())
+                .update_settings(&patch, &usher::auth::accounts::Acting::cli())
                 .await?
             {
-                Ok(()) => println!("{key} = {}", core.settings().shown(key)),
+                Ok(_) => println!("{key} = {}", core.settings().shown(key)),
                 Err(errors) => {
                     let msg = errors
                         .into_iter()

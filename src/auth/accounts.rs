@@ -1,11 +1,11 @@
 //! Account management shared by the admin API and the CLI.
 
 use crate::core::Core;
-use crate::domain::group::{is_admin, is_assignable};
+use crate::domain::group::{is_admin, is_assignable, may_manage};
 use crate::domain::names::{name_key, normalise};
 use crate::domain::user::{validate_email, validate_password, validate_username};
 use crate::domain::{GroupId, NewUser, User, UserId};
-use crate::store::{Actor, SessionInfo, UserPatch};
+use crate::store::{Actor, SessionInfo, Store, UserPatch};
 
 use super::{password, AuthError};
 
@@ -50,10 +50,11 @@ impl Acting {
         }
     }
 
-    /// Co-admins (group 1) may not create, change or promote admins (group 0).
-    fn may_touch_group(&self, group: GroupId) -> Result<(), AuthError> {
+    /// The domain's "who may manage whom" ([`may_manage`]): Co-Admins (group 1) may not create,
+    /// change, promote to, or see and end the sessions of the Admin (group 0).
+    pub fn may_touch_group(&self, group: GroupId) -> Result<(), AuthError> {
         match self.group {
-            Some(mine) if group < mine => Err(AuthError::Forbidden(format!(
+            Some(mine) if !may_manage(mine, group) => Err(AuthError::Forbidden(format!(
                 "members of group {mine} cannot manage members of group {group}"
             ))),
             _ => Ok(()),
@@ -318,6 +319,35 @@ fn new_username(typed: &str) -> Result<String, AuthError> {
     let name = normalise(typed);
     validate_username(&name)?;
     Ok(name)
+}
+
+/// The user `id`, when `acting` may manage them ([`Acting::may_touch_group`]); 404 when unknown.
+/// What an admin must pass before seeing or ending someone's sessions.
+pub async fn managed_user(store: &Store, id: UserId, acting: &Acting) -> Result<User, AuthError> {
+    let user = store.get_user(id).await?.ok_or(AuthError::NotFound)?;
+    acting.may_touch_group(user.group_id)?;
+    Ok(user)
+}
+
+/// The session `id`, when `acting` may manage its owner; 404 when there is no such live session.
+pub async fn managed_session(
+    store: &Store,
+    id: i64,
+    acting: &Acting,
+) -> Result<SessionInfo, AuthError> {
+    let session = store.session_by_id(id).await?.ok_or(AuthError::NotFound)?;
+    acting.may_touch_group(session.group_id)?;
+    Ok(session)
+}
+
+/// Every live session whose owner `acting` may manage: a Co-Admin does not see the Admin's.
+pub async fn managed_sessions(
+    store: &Store,
+    acting: &Acting,
+) -> Result<Vec<SessionInfo>, AuthError> {
+    let mut sessions = store.list_sessions(None).await?;
+    sessions.retain(|s| acting.may_touch_group(s.group_id).is_ok());
+    Ok(sessions)
 }
 
 /// True when the group may use the admin API.

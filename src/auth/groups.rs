@@ -2,7 +2,7 @@
 //! and delete custom groups (5–997), choose the default group.
 
 use crate::core::Core;
-use crate::domain::group::{is_admin, GUEST};
+use crate::domain::group::{check_default_group, GUEST};
 use crate::domain::names;
 use crate::domain::tab::FieldError;
 use crate::domain::{Group, GroupId};
@@ -105,15 +105,9 @@ impl Core {
     }
 
     /// Makes a group the default for new accounts. Not an admin group: every new Plex friend
-    /// would become an administrator.
+    /// would become an administrator ([`check_default_group`], as for `plex.default_group`).
     pub async fn set_default_group(&self, id: GroupId, actor: &Actor) -> Result<Group, AuthError> {
-        if is_admin(id) {
-            return Err(FieldError::new(
-                "is_default",
-                "an administrator group cannot be the default: every new account would be an admin",
-            )
-            .into());
-        }
+        check_default_group(id).map_err(|reason| FieldError::new("is_default", reason))?;
         self.store.set_default_group(id, actor).await?;
         tracing::info!(group = id, "default group changed");
         self.group(id).await

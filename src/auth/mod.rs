@@ -45,6 +45,9 @@ pub enum AuthError {
     NotFound,
     #[error("{0}")]
     Forbidden(String),
+    /// Settings only the Admin (group 0) may change, named (403; nothing was saved).
+    #[error("only the Admin (group 0) may change {}; nothing was saved", .0.join(", "))]
+    AdminOnlySettings(Vec<String>),
     #[error("{0}")]
     Internal(String),
     /// plex.tv refused or failed (never `BadCredentials`: that is [`AuthError::InvalidCredentials`]).
@@ -81,7 +84,7 @@ impl AuthError {
             AuthError::Conflict(_) | AuthError::FieldConflict(_) => "conflict",
             AuthError::InvalidField(_) => "invalid_input",
             AuthError::NotFound => "not_found",
-            AuthError::Forbidden(_) => "forbidden",
+            AuthError::Forbidden(_) | AuthError::AdminOnlySettings(_) => "forbidden",
             AuthError::Internal(_) => "internal",
             AuthError::Plex(e) => match e {
                 crate::plex::PlexError::Timeout { .. } => "plex_unreachable",

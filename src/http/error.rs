@@ -58,7 +58,7 @@ impl From<AuthError> for ApiError {
             AuthError::Conflict(_) | AuthError::FieldConflict(_) => StatusCode::CONFLICT,
             AuthError::InvalidField(_) => StatusCode::BAD_REQUEST,
             AuthError::NotFound => StatusCode::NOT_FOUND,
-            AuthError::Forbidden(_) => StatusCode::FORBIDDEN,
+            AuthError::Forbidden(_) | AuthError::AdminOnlySettings(_) => StatusCode::FORBIDDEN,
             AuthError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
             AuthError::Plex(p) => plex_status(p),
             AuthError::PlexNotAllowed(_) => StatusCode::FORBIDDEN,
@@ -75,6 +75,16 @@ impl From<AuthError> for ApiError {
             AuthError::InvalidField(f) | AuthError::FieldConflict(f) => {
                 Some(BTreeMap::from([(f.field.to_string(), f.reason.clone())]))
             }
+            AuthError::AdminOnlySettings(keys) => Some(
+                keys.iter()
+                    .map(|k| {
+                        (
+                            k.clone(),
+                            "only the Admin (group 0) may change this".to_string(),
+                        )
+                    })
+                    .collect(),
+            ),
             AuthError::Conflict(field) => Some(BTreeMap::from([(
                 field.to_string(),
                 "is already taken".to_string(),

@@ -133,16 +133,48 @@ impl FromRequestParts<Arc<Core>> for Admin {
     }
 }
 
-impl Admin {
-    /// The acting identity for account operations.
+/// A signed-in Admin (group 0): what a Co-Admin may not do, such as the routes that send a stored
+/// secret to an address kept in the settings (Retrieve, Validate, the SSO Test button).
+pub struct FullAdmin(pub SignedIn);
+
+impl FromRequestParts<Arc<Core>> for FullAdmin {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, core: &Arc<Core>) -> Result<Self, ApiError> {
+        let Admin(s) = Admin::from_request_parts(parts, core).await?;
+        if s.view.group_id != crate::domain::group::ADMIN {
+            return Err(ApiError::forbidden(
+                "only the Admin (group 0) may do this: it uses a secret stored in the settings",
+            ));
+        }
+        Ok(FullAdmin(s))
+    }
+}
+
+impl FullAdmin {
+    /// The acting identity for account and settings operations.
+    pub fn acting(&self, client: &ClientInfo) -> crate::auth::accounts::Acting {
+        self.0.acting(client)
+    }
+}
+
+impl SignedIn {
+    /// The acting identity for account operations (its group decides whom it may manage).
     pub fn acting(&self, client: &ClientInfo) -> crate::auth::accounts::Acting {
         crate::auth::accounts::Acting {
             actor: crate::store::Actor {
-                user_id: Some(self.0.view.user_id),
+                user_id: Some(self.view.user_id),
                 ip: Some(client.ip.to_string()),
             },
-            group: Some(self.0.view.group_id),
+            group: Some(self.view.group_id),
         }
+    }
+}
+
+impl Admin {
+    /// The acting identity for account operations.
+    pub fn acting(&self, client: &ClientInfo) -> crate::auth::accounts::Acting {
+        self.0.acting(client)
     }
 }
 

@@ -9,15 +9,35 @@ use serde_json::{json, Map, Value};
 use url::Url;
 
 use crate::crypto::SecretKey;
+use crate::domain::group::{is_admin, GroupId, ADMIN};
 
 mod defs;
 mod validate;
 
-pub use defs::{Def, Kind, DEFS};
+pub use defs::{Change, Def, Kind, DEFS, SECRET_DESTINATIONS};
 use validate::string_list;
 pub use validate::{
     check_cookie_domain, check_cookie_settings, parse_cidr, validate, SettingError,
 };
+
+impl Def {
+    /// True when a member of `group` may change this setting through the API or the settings
+    /// pages (the CLI may change every one).
+    pub fn changeable_by(&self, group: GroupId) -> bool {
+        match self.change {
+            Change::Admin => group == ADMIN,
+            Change::CoAdmin => is_admin(group),
+        }
+    }
+}
+
+/// The address setting a stored secret is sent to ([`SECRET_DESTINATIONS`]).
+pub fn destination_of(secret: &str) -> Option<&'static str> {
+    SECRET_DESTINATIONS
+        .iter()
+        .find(|(s, _)| *s == secret)
+        .map(|(_, address)| *address)
+}
 
 /// Looks up a setting's declaration.
 pub fn def(key: &str) -> Option<&'static Def> {
@@ -251,9 +271,10 @@ impl Settings {
                 json!({
                     "key": d.key,
                     "value": self.shown(d.key),
-                    "default": serde_json::from_str::<Value>(d.default).unwrap_or(Value::Null),
+                    "default": default_of(d.key),
                     "is_default": !self.explicit.contains(&d.key),
                     "secret": d.secret,
+                    "admin_only": d.change == Change::Admin,
                     "section": d.section,
                     "help": d.help,
                 })
@@ -290,6 +311,44 @@ pub fn validate_patch(patch: &Map<String, Value>) -> Result<ValidPatch, PatchErr
     } else {
         Err(errors)
     }
+}
+
+/// The keys of a change set a member of `group` may not change, in the order given.
+pub fn not_changeable_by<'a>(
+    group: GroupId,
+    keys: impl IntoIterator<Item = &'a String>,
+) -> Vec<String> {
+    keys.into_iter()
+        .filter(|k| def(k).is_some_and(|d| !d.changeable_by(group)))
+        .cloned()
+        .collect()
+}
+
+/// Adds to a change set the reset of every stored secret whose address it changes and for which
+/// it sends no new value ([`SECRET_DESTINATIONS`]); returns the secrets so forgotten. Whoever
+/// moves an app elsewhere without typing its secret again cannot send the old one there.
+pub fn forget_moved_secrets(current: &Settings, patch: &mut ValidPatch) -> Vec<&'static str> {
+    let mut forgotten = Vec::new();
+    for &(secret, address) in SECRET_DESTINATIONS {
+        let Some((_, new)) = patch.iter().find(|(k, _)| *k == address) else {
+            continue;
+        };
+        let new = new.clone().unwrap_or_else(|| default_of(address));
+        let moved = current.get(address) != Some(&new);
+        let sent_again = patch.iter().any(|(k, _)| *k == secret);
+        let stored = current.get(secret).is_some_and(|v| !v.is_null());
+        if moved && !sent_again && stored {
+            forgotten.push(secret);
+        }
+    }
+    patch.extend(forgotten.iter().map(|k| (*k, None)));
+    forgotten
+}
+
+fn default_of(key: &str) -> Value {
+    def(key)
+        .and_then(|d| serde_json::from_str(d.default).ok())
+        .unwrap_or(Value::Null)
 }
 
 /// The text stored for a validated value: JSON, with secrets encrypted first.
@@ -383,6 +442,7 @@ mod tests {
         assert!(validate("auth_type", &json!("backend")).is_ok());
         assert!(validate("auth_type", &json!("ldap")).is_err());
         assert!(validate("plex.default_group", &json!(0)).is_err());
+        assert!(validate("plex.default_group", &json!(1)).is_err());
         assert_eq!(validate("plex.token", &json!("  ")).unwrap(), None);
         assert!(validate("plex.token", &json!("a\nb")).is_err());
         assert!(validate("plex.machine_id", &json!("9a6f3c0e5b1d")).is_ok());
@@ -392,6 +452,68 @@ mod tests {
             validate("plex.tv_url", &json!("http://127.0.0.1:9/")).unwrap(),
             Some(json!("http://127.0.0.1:9"))
         );
+    }
+
+    #[test]
+    fn every_secret_names_where_it_is_sent_and_only_the_admin_moves_it() {
+        for d in DEFS.iter().filter(|d| d.secret) {
+            let address = destination_of(d.key)
+                .unwrap_or_else(|| panic!("{} is a secret with no address", d.key));
+            let a = def(address).expect("a declared address");
+            assert!(
+                matches!(a.kind, Kind::Url | Kind::OptionalUrl | Kind::UrlList),
+                "{address}"
+            );
+            assert_eq!(d.change, Change::Admin, "{}", d.key);
+            assert_eq!(a.change, Change::Admin, "{address}");
+        }
+        for d in DEFS.iter().filter(|d| d.change == Change::CoAdmin) {
+            assert!(
+                matches!(d.kind, Kind::Int { .. }),
+                "{}: only time limits",
+                d.key
+            );
+            assert!(d.changeable_by(1) && d.changeable_by(0) && !d.changeable_by(2));
+        }
+        assert!(!def("sso.jellyfin.url").unwrap().changeable_by(1));
+        assert!(def("sso.jellyfin.url").unwrap().changeable_by(0));
+    }
+
+    #[test]
+    fn moving_an_address_forgets_its_secrets_unless_they_are_sent_again() {
+        let key = SecretKey::parse(&"00".repeat(32)).unwrap();
+        let rows: BTreeMap<String, String> = [
+            ("sso.ombi.url", json!("http://ombi:5000")),
+            ("sso.ombi.token", json!("KEY")),
+            ("plex.token", json!("TOKEN")),
+        ]
+        .iter()
+        .map(|(k, v)| (k.to_string(), encode_for_store(k, v, &key)))
+        .collect();
+        let current = Settings::from_stored(&rows, &key).unwrap();
+        let patch_of = |v: Value| validate_patch(v.as_object().unwrap()).unwrap();
+        // Same address: nothing forgotten.
+        let mut same = patch_of(json!({"sso.ombi.url": "http://ombi:5000/"}));
+        assert!(forget_moved_secrets(&current, &mut same).is_empty());
+        // New address: the stored token goes; the unset fallback password is left alone.
+        let mut moved = patch_of(json!({"sso.ombi.url": "http://evil:5000"}));
+        assert_eq!(
+            forget_moved_secrets(&current, &mut moved),
+            ["sso.ombi.token"]
+        );
+        assert!(moved.contains(&("sso.ombi.token", None)));
+        // New address with the secret: kept as sent.
+        let mut with =
+            patch_of(json!({"sso.ombi.url": "http://evil:5000", "sso.ombi.token": "NEW"}));
+        assert!(forget_moved_secrets(&current, &mut with).is_empty());
+        // Back to the default address is a move too.
+        let mut reset = patch_of(json!({"plex.tv_url": null}));
+        assert!(
+            forget_moved_secrets(&current, &mut reset).is_empty(),
+            "already the default"
+        );
+        let mut away = patch_of(json!({"plex.tv_url": "http://127.0.0.1:9"}));
+        assert_eq!(forget_moved_secrets(&current, &mut away), ["plex.token"]);
     }
 
     #[test]

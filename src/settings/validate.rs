@@ -120,6 +120,13 @@ pub fn validate(key: &str, value: &Value) -> Result<Option<Value>, SettingError>
                 .as_str()
                 .trim_end_matches('/'))
         }
+        Kind::NewAccountGroup => {
+            let n = value
+                .as_i64()
+                .ok_or_else(|| bad("expected a group number such as 4"))?;
+            crate::domain::group::check_default_group(n).map_err(|r| bad(&r))?;
+            json!(n)
+        }
         Kind::ProxyRules => {
             crate::domain::rules::compile(value).map_err(|r| bad(&r))?;
             value.clone()

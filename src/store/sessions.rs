@@ -6,7 +6,7 @@ use sqlx::Row;
 
 use super::changes::{record, ChangeKind};
 use super::{audit, Actor, Store, StoreError};
-use crate::domain::{now, SessionMethod, SessionView, UserId};
+use crate::domain::{now, GroupId, SessionMethod, SessionView, UserId};
 
 /// What is stored for a new session.
 #[derive(Debug, Clone)]
@@ -35,9 +35,12 @@ pub struct SessionInfo {
     pub method: String,
     #[serde(skip)]
     pub token_hash: String,
+    /// The owner's group, for "who may manage whom" (not listed).
+    #[serde(skip)]
+    pub group_id: GroupId,
 }
 
-const INFO_COLUMNS: &str = "s.id, s.user_id, u.username, s.created_at, s.expires_at, s.last_seen_at, s.ip, s.user_agent, s.remember, s.method, s.token_hash";
+const INFO_COLUMNS: &str = "s.id, s.user_id, u.username, s.created_at, s.expires_at, s.last_seen_at, s.ip, s.user_agent, s.remember, s.method, s.token_hash, u.group_id";
 
 fn info_from_row(r: &AnyRow) -> Result<SessionInfo, sqlx::Error> {
     Ok(SessionInfo {
@@ -52,6 +55,7 @@ fn info_from_row(r: &AnyRow) -> Result<SessionInfo, sqlx::Error> {
         remember: r.try_get::<i64, _>(8)? != 0,
         method: r.try_get(9)?,
         token_hash: r.try_get(10)?,
+        group_id: r.try_get(11)?,
     })
 }
 
@@ -133,6 +137,20 @@ impl Store {
         rows.iter()
             .map(|r| info_from_row(r).map_err(Into::into))
             .collect()
+    }
+
+    /// One unexpired session by id.
+    pub async fn session_by_id(&self, id: i64) -> Result<Option<SessionInfo>, StoreError> {
+        let sql = format!(
+            "SELECT {INFO_COLUMNS} FROM sessions s JOIN users u ON u.id = s.user_id \
+             WHERE s.id = $1 AND s.expires_at > $2"
+        );
+        let row = sqlx::query(&sql)
+            .bind(id)
+            .bind(now())
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.as_ref().map(info_from_row).transpose()?)
     }
 
     /// Revokes one session by id (only the owner's when `owner` is given); returns its token hash.

@@ -48,7 +48,7 @@ pub(crate) fn attr(set_cookie: &str, name: &str) -> Option<String> {
 pub(crate) async fn set_settings(app: &TestApp, patch: Value) {
     let map = patch.as_object().expect("an object").clone();
     app.core
-        .update_settings(&map, &Actor::cli())
+        .update_settings(&map, &usher::auth::accounts::Acting::cli())
         .await
         .expect("store answers")
         .expect("settings valid");

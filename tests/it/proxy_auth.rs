@@ -188,7 +188,7 @@ async fn spoofed_forwarded_for_from_an_untrusted_peer_is_ignored() {
     let mut patch = serde_json::Map::new();
     patch.insert("trusted_proxies".into(), serde_json::json!(["10.99.0.1"]));
     app.core
-        .update_settings(&patch, &usher::store::Actor::cli())
+        .update_settings(&patch, &usher::auth::accounts::Acting::cli())
         .await
         .unwrap()
         .unwrap();

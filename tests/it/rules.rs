@@ -4,7 +4,6 @@
 use reqwest::header::ACCEPT;
 use serde_json::{json, Map, Value};
 use usher::proxy_config::Proxy;
-use usher::store::Actor;
 
 use crate::api_login::set_settings;
 use crate::e2e_proxies::{group_stack, session_cookie, through, Stack};
@@ -128,7 +127,7 @@ async fn a_bad_rule_refuses_the_whole_change_and_names_rule_and_field() {
     .unwrap();
     let errors = app
         .core
-        .update_settings(&patch, &Actor::cli())
+        .update_settings(&patch, &usher::auth::accounts::Acting::cli())
         .await
         .unwrap()
         .unwrap_err();

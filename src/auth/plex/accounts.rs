@@ -161,16 +161,18 @@ impl Core {
         Ok(Some(crate::plex::PlexToken::from(plain)))
     }
 
-    /// `plex.default_group` when it exists and is not Admin, else the store's default group.
+    /// `plex.default_group` when it exists and new accounts may land in it (never an admin
+    /// group), else the store's default group.
     async fn plex_default_group(&self) -> Result<i64, AuthError> {
         let wanted = self.settings().plex.default_group;
         let groups = self.store.list_groups().await?;
-        if wanted != 0 && groups.iter().any(|g| g.id == wanted) {
+        let allowed = crate::domain::group::check_default_group(wanted).is_ok();
+        if allowed && groups.iter().any(|g| g.id == wanted) {
             return Ok(wanted);
         }
         tracing::warn!(
             group = wanted,
-            "plex.default_group does not exist; using the default group"
+            "plex.default_group does not exist or is an admin group; using the default group"
         );
         Ok(self.store.default_group().await?)
     }

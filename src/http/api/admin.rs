@@ -10,7 +10,9 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::no_content;
-use crate::auth::accounts::{CreateUser, EditUser};
+use crate::auth::accounts::{
+    managed_session, managed_sessions, managed_user, CreateUser, EditUser,
+};
 use crate::core::Core;
 use crate::domain::{GroupId, UserId};
 use crate::http::error::ApiError;
@@ -154,38 +156,29 @@ pub async fn delete_user(
     Ok(no_content())
 }
 
-/// 404 for an id that names no user, so a typo is not mistaken for "no sessions".
-async fn ensure_user_exists(core: &Core, id: UserId) -> Result<(), ApiError> {
-    core.store
-        .get_user(id)
-        .await
-        .map_err(crate::auth::AuthError::from)?
-        .ok_or_else(ApiError::not_found)?;
-    Ok(())
-}
-
-/// `GET /api/v2/users/{id}/sessions`.
+/// `GET /api/v2/users/{id}/sessions`: only of someone the admin may manage (404 for an id that
+/// names no user, so a typo is not mistaken for "no sessions").
 pub async fn user_sessions(
     State(core): State<Arc<Core>>,
-    _: Admin,
+    Client(client): Client,
+    admin: Admin,
     ApiPath(id): ApiPath<UserId>,
 ) -> Result<Response, ApiError> {
-    ensure_user_exists(&core, id).await?;
+    managed_user(&core.store, id, &admin.acting(&client)).await?;
     let sessions = core.sessions_of(Some(id)).await?;
     Ok(Json(json!({ "sessions": sessions })).into_response())
 }
 
-/// `DELETE /api/v2/users/{id}/sessions`: sign a user out everywhere.
+/// `DELETE /api/v2/users/{id}/sessions`: sign a user the admin may manage out everywhere.
 pub async fn revoke_user_sessions(
     State(core): State<Arc<Core>>,
     Client(client): Client,
     admin: Admin,
     ApiPath(id): ApiPath<UserId>,
 ) -> Result<Response, ApiError> {
-    ensure_user_exists(&core, id).await?;
-    let n = core
-        .revoke_user_sessions(id, None, &admin.acting(&client).actor)
-        .await?;
+    let acting = admin.acting(&client);
+    managed_user(&core.store, id, &acting).await?;
+    let n = core.revoke_user_sessions(id, None, &acting.actor).await?;
     Ok(Json(json!({ "revoked": n })).into_response())
 }
 
@@ -199,20 +192,27 @@ pub async fn list_groups(State(core): State<Arc<Core>>, _: Admin) -> Result<Resp
     Ok(Json(json!({ "groups": groups })).into_response())
 }
 
-/// `GET /api/v2/sessions`: every live session.
-pub async fn list_sessions(State(core): State<Arc<Core>>, _: Admin) -> Result<Response, ApiError> {
-    let sessions = core.sessions_of(None).await?;
+/// `GET /api/v2/sessions`: every live session of someone the admin may manage.
+pub async fn list_sessions(
+    State(core): State<Arc<Core>>,
+    Client(client): Client,
+    admin: Admin,
+) -> Result<Response, ApiError> {
+    let sessions = managed_sessions(&core.store, &admin.acting(&client)).await?;
     Ok(Json(json!({ "sessions": sessions })).into_response())
 }
 
-/// `DELETE /api/v2/sessions/{id}`.
+/// `DELETE /api/v2/sessions/{id}`: a session of someone the admin may manage.
 pub async fn revoke_session(
     State(core): State<Arc<Core>>,
     Client(client): Client,
     admin: Admin,
     ApiPath(id): ApiPath<i64>,
 ) -> Result<Response, ApiError> {
-    core.revoke_session(id, None, &admin.acting(&client).actor)
+    let acting = admin.acting(&client);
+    let session = managed_session(&core.store, id, &acting).await?;
+    // With its owner: a session that is not (or no longer) theirs is left alone.
+    core.revoke_session(id, Some(session.user_id), &acting.actor)
         .await?;
     Ok(no_content())
 }

@@ -47,7 +47,8 @@ pub async fn create_group(
     Ok((StatusCode::CREATED, Json(json!({ "group": group }))).into_response())
 }
 
-/// `PATCH /api/v2/groups/{id}`: rename and/or make it the default.
+/// `PATCH /api/v2/groups/{id}`: rename and/or make it the default. A Co-Admin may not rename the
+/// Admin group: its name is what apps read in `Remote-Groups` to decide who is their admin.
 pub async fn edit_group(
     State(core): State<Arc<Core>>,
     Client(client): Client,
@@ -55,8 +56,10 @@ pub async fn edit_group(
     ApiPath(id): ApiPath<GroupId>,
     ApiJson(body): ApiJson<EditGroupBody>,
 ) -> Result<Response, ApiError> {
-    let actor = admin.acting(&client).actor;
+    let acting = admin.acting(&client);
+    let actor = &acting.actor;
     let mut group = core.group(id).await?;
+    acting.may_touch_group(id)?;
     if body.is_default == Some(false) {
         return Err(AuthError::from(FieldError::new(
             "is_default",
@@ -68,10 +71,10 @@ pub async fn edit_group(
         return Err(AuthError::from(FieldError::new("name", "nothing to change")).into());
     }
     if let Some(name) = &body.name {
-        group = core.rename_group(id, name, &actor).await?;
+        group = core.rename_group(id, name, actor).await?;
     }
     if body.is_default == Some(true) {
-        group = core.set_default_group(id, &actor).await?;
+        group = core.set_default_group(id, actor).await?;
     }
     Ok(Json(json!({ "group": group })).into_response())
 }

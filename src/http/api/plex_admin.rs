@@ -1,6 +1,7 @@
 //! The admin's "Retrieve" buttons as API: get the server owner's Plex token through the PIN flow
 //! and save it (`plex.token`), list the owner's servers to choose the Plex Machine, and check that
-//! the saved token and machine belong together.
+//! the saved token and machine belong together. Admin (group 0) only: each sends the owner's token
+//! to `plex.tv_url`, and a Co-Admin may not change what these read or write.
 
 use std::sync::Arc;
 
@@ -17,14 +18,14 @@ use crate::auth::plex::pin::{PendingPin, PinProgress, PinPurpose};
 use crate::auth::AuthError;
 use crate::core::Core;
 use crate::http::error::ApiError;
-use crate::http::extract::{Admin, ApiPath, Client};
+use crate::http::extract::{ApiPath, Client, FullAdmin};
 use crate::plex::{PlexError, PlexServer};
 
 /// `POST /api/v2/plex/admin/pin`: starts the PIN flow that retrieves the owner's token.
 pub async fn start_owner_pin(
     State(core): State<Arc<Core>>,
     Client(client): Client,
-    admin: Admin,
+    admin: FullAdmin,
 ) -> Result<Response, ApiError> {
     let pending = PendingPin {
         pin_id: 0,
@@ -52,7 +53,7 @@ pub async fn start_owner_pin(
 pub async fn poll_owner_pin(
     State(core): State<Arc<Core>>,
     Client(client): Client,
-    admin: Admin,
+    admin: FullAdmin,
     headers: HeaderMap,
     ApiPath(id): ApiPath<i64>,
 ) -> Result<Response, ApiError> {
@@ -81,8 +82,7 @@ pub async fn poll_owner_pin(
         "plex.token".into(),
         Value::String(token.expose().to_string()),
     );
-    let actor = admin.acting(&client).actor;
-    if let Err(fields) = core.update_settings(&patch, &actor).await? {
+    if let Err(fields) = core.update_settings(&patch, &admin.acting(&client)).await? {
         return Err(
             AuthError::Internal(format!("the token could not be saved: {fields:?}")).into(),
         );
@@ -129,7 +129,7 @@ async fn owner_servers(core: &Core) -> Result<Vec<PlexServer>, AuthError> {
 /// `GET /api/v2/plex/servers`: the servers to choose the Plex Machine from.
 pub async fn list_servers(
     State(core): State<Arc<Core>>,
-    _: Admin,
+    _: FullAdmin,
     Query(q): Query<ServersQuery>,
 ) -> Result<Response, ApiError> {
     let owned_only = q.owned.is_some_and(|v| v != "0" && v != "false");
@@ -144,7 +144,7 @@ pub async fn list_servers(
 
 /// `GET /api/v2/plex/validate`: does the saved token work, and is the Plex Machine one of its
 /// owner's servers?
-pub async fn validate(State(core): State<Arc<Core>>, _: Admin) -> Result<Response, ApiError> {
+pub async fn validate(State(core): State<Arc<Core>>, _: FullAdmin) -> Result<Response, ApiError> {
     let token = core.owner_token()?;
     let account = core
         .plex_client()?

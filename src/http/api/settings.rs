@@ -17,7 +17,9 @@ pub async fn get_settings(State(core): State<Arc<Core>>, _: Admin) -> Response {
     Json(json!({ "settings": core.settings().describe() })).into_response()
 }
 
-/// Validates and saves `{ "key": value, … }` all-or-nothing; `null` resets a key.
+/// Validates and saves `{ "key": value, … }` all-or-nothing; `null` resets a key. A key the
+/// admin's group may not change refuses the whole set (403 naming it); `forgotten` lists the
+/// secrets dropped because their app's address changed without them.
 pub async fn patch_settings(
     State(core): State<Arc<Core>>,
     Client(client): Client,
@@ -31,9 +33,12 @@ pub async fn patch_settings(
             "no settings given",
         ));
     }
-    let actor = admin.acting(&client).actor;
-    match core.update_settings(&patch, &actor).await? {
-        Ok(()) => Ok(Json(json!({ "settings": core.settings().describe() })).into_response()),
+    match core.update_settings(&patch, &admin.acting(&client)).await? {
+        Ok(saved) => Ok(Json(json!({
+            "settings": core.settings().describe(),
+            "forgotten": saved.forgotten,
+        }))
+        .into_response()),
         Err(fields) => {
             let summary = fields
                 .iter()

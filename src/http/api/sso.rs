@@ -17,7 +17,7 @@ use crate::auth::AuthError;
 use crate::core::Core;
 use crate::http::cookies;
 use crate::http::error::ApiError;
-use crate::http::extract::{Admin, ApiJson, ApiPath, SignedIn};
+use crate::http::extract::{ApiJson, ApiPath, FullAdmin, SignedIn};
 use crate::sso::plan::APPS;
 use crate::sso::{Identity, Outcome};
 
@@ -102,10 +102,11 @@ pub struct TestBody {
 }
 
 /// `POST /api/v2/sso/test/{app}`: tries one app with the given credentials; nobody is signed
-/// in and nothing is stored. Answers what each instance did (never a cookie value).
+/// in and nothing is stored. Answers what each instance did (never a cookie value). Admin (group
+/// 0) only: it sends the stored API keys and fallback passwords to the apps' addresses.
 pub async fn test(
     State(core): State<Arc<Core>>,
-    _: Admin,
+    _: FullAdmin,
     ApiPath(app): ApiPath<String>,
     ApiJson(body): ApiJson<TestBody>,
 ) -> Result<Response, ApiError> {

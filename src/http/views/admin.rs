@@ -11,8 +11,11 @@ use axum::response::Response;
 use super::account::{session_rows, SessionRow};
 use super::layout::{format_time, AdminPage, Nav, Page};
 use super::{message, page};
+use crate::auth::accounts::managed_sessions;
+use crate::auth::AuthError;
 use crate::core::Core;
 use crate::domain::{Group, Tab};
+use crate::http::extract::Client;
 
 fn failed(e: impl std::fmt::Display) -> Response {
     tracing::error!(error = %e, "admin page could not be read");
@@ -57,11 +60,17 @@ struct UsersPage {
 }
 
 /// `GET /users`.
-pub async fn users_page(State(core): State<Arc<Core>>, Page(me): AdminPage) -> Response {
+pub async fn users_page(
+    State(core): State<Arc<Core>>,
+    Client(client): Client,
+    Page(me): AdminPage,
+) -> Response {
+    let acting = me.acting(&client);
     let (users, groups, sessions) = match tokio::try_join!(
-        core.store.list_users(),
-        core.store.list_groups(),
-        core.store.list_sessions(None)
+        async { Ok::<_, AuthError>(core.store.list_users().await?) },
+        async { Ok::<_, AuthError>(core.store.list_groups().await?) },
+        // A Co-Admin is not shown the Admin's sessions (nor may end them).
+        managed_sessions(&core.store, &acting)
     ) {
         Ok(all) => all,
         Err(e) => return failed(e),

@@ -2,6 +2,7 @@
 //! Authentication", "… / Single Sign-On / Tautulli"). The fields come from the settings table
 //! (src/settings/defs.rs), so a new setting shows up here without touching this file; saving goes
 //! through `PATCH /api/v2/settings`, which validates everything and saves nothing on any error.
+//! A Co-Admin sees the settings only the Admin may change read-only, with the reason.
 
 use std::sync::Arc;
 
@@ -14,6 +15,8 @@ use serde_json::Value;
 use super::layout::{AdminPage, Nav, Page};
 use super::{message, page};
 use crate::core::Core;
+use crate::domain::group::{ADMIN, ADMIN_MAX, GUEST};
+use crate::domain::GroupId;
 use crate::settings::{Kind, Settings, DEFS};
 
 /// One settings page: its address under /settings/, its place in the menu, and the section of
@@ -198,6 +201,10 @@ pub struct FieldView {
     pub secret_set: bool,
     /// `plex-token` / `plex-machine`: a Retrieve button beside the input.
     pub retrieve: Option<&'static str>,
+    /// Shown read-only: the viewer's group may not change it ([`crate::settings::Change`]).
+    pub locked: bool,
+    /// A secret's address setting: changing that forgets the secret unless it is typed again.
+    pub sent_to: Option<&'static str>,
 }
 
 fn text_of(v: Option<&Value>) -> String {
@@ -217,7 +224,7 @@ fn text_of(v: Option<&Value>) -> String {
     }
 }
 
-fn field(settings: &Settings, d: &'static crate::settings::Def) -> FieldView {
+fn field(settings: &Settings, d: &'static crate::settings::Def, viewer: GroupId) -> FieldView {
     let value = settings.get(d.key);
     let default: Value = serde_json::from_str(d.default).unwrap_or(Value::Null);
     let mut f = FieldView {
@@ -241,7 +248,13 @@ fn field(settings: &Settings, d: &'static crate::settings::Def) -> FieldView {
             "plex.machine_id" => Some("plex-machine"),
             _ => None,
         },
+        locked: !d.changeable_by(viewer),
+        sent_to: crate::settings::destination_of(d.key),
     };
+    if f.locked {
+        // Retrieve sends the owner's token to plex.tv_url: the Admin's button alone.
+        f.retrieve = None;
+    }
     if d.secret {
         f.control = "password";
         f.empty = "skip";
@@ -263,6 +276,13 @@ fn field(settings: &Settings, d: &'static crate::settings::Def) -> FieldView {
             f.data_type = "int";
             f.min = Some(min);
             f.max = Some(max);
+            f.value = text_of(value.or(Some(&default)));
+        }
+        Kind::NewAccountGroup => {
+            f.control = "number";
+            f.data_type = "int";
+            f.min = Some(ADMIN_MAX + 1);
+            f.max = Some(GUEST);
             f.value = text_of(value.or(Some(&default)));
         }
         Kind::Choice(options) => {
@@ -308,8 +328,9 @@ const FIRST: &[&str] = &[
     "plex.default_group",
 ];
 
-/// The fields of one section: [`FIRST`] first, then the table's order.
-pub fn fields(settings: &Settings, section: &str) -> Vec<FieldView> {
+/// The fields of one section as a member of `viewer` sees them: [`FIRST`] first, then the
+/// table's order.
+pub fn fields(settings: &Settings, section: &str, viewer: GroupId) -> Vec<FieldView> {
     let mut defs: Vec<(usize, &'static crate::settings::Def)> = DEFS
         .iter()
         .filter(|d| d.section == section)
@@ -324,7 +345,9 @@ pub fn fields(settings: &Settings, section: &str) -> Vec<FieldView> {
             *i,
         )
     });
-    defs.into_iter().map(|(_, d)| field(settings, d)).collect()
+    defs.into_iter()
+        .map(|(_, d)| field(settings, d, viewer))
+        .collect()
 }
 
 /// A menu entry.
@@ -344,6 +367,12 @@ struct SettingsPage {
     menu: Vec<MenuItem>,
     section: &'static Section,
     fields: Vec<FieldView>,
+    /// Some fields are read-only for the viewer (a Co-Admin).
+    some_locked: bool,
+    /// Every field is read-only for the viewer: no Save button.
+    all_locked: bool,
+    /// The viewer may use the SSO Test button (the Admin: it sends the stored secrets).
+    may_test: bool,
 }
 
 /// `GET /settings`: the first section.
@@ -382,13 +411,18 @@ pub async fn settings_page(
             }
         })
         .collect();
+    let viewer = me.view.group_id;
+    let fields = fields(&settings, section.section, viewer);
     page(
         StatusCode::OK,
         SettingsPage {
             nav: Nav::new(&me, "settings"),
             menu,
             section,
-            fields: fields(&settings, section.section),
+            some_locked: fields.iter().any(|f| f.locked),
+            all_locked: fields.iter().all(|f| f.locked),
+            may_test: viewer == ADMIN,
+            fields,
         },
     )
 }
@@ -414,7 +448,7 @@ mod tests {
         let settings = Settings::default();
         for s in SECTIONS {
             assert!(
-                !fields(&settings, s.section).is_empty(),
+                !fields(&settings, s.section, ADMIN).is_empty(),
                 "{} is empty",
                 s.slug
             );
@@ -424,7 +458,7 @@ mod tests {
     #[test]
     fn authentication_starts_as_the_seed_describes() {
         let settings = Settings::default();
-        let keys: Vec<&str> = fields(&settings, SECTIONS[0].section)
+        let keys: Vec<&str> = fields(&settings, SECTIONS[0].section, ADMIN)
             .iter()
             .map(|f| f.key)
             .collect();

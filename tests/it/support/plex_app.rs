@@ -3,7 +3,6 @@
 
 use reqwest::{Client, Response};
 use serde_json::{json, Value};
-use usher::store::Actor;
 
 use super::fake_plex::{seeded, FakePlex, FakePlexSeed};
 use super::TestApp;
@@ -68,7 +67,7 @@ impl PlexApp {
         let map = patch.as_object().expect("an object").clone();
         self.app
             .core
-            .update_settings(&map, &Actor::cli())
+            .update_settings(&map, &usher::auth::accounts::Acting::cli())
             .await
             .expect("store answers")
             .expect("settings valid");
