@@ -10,6 +10,7 @@ pub mod core;
 pub mod crypto;
 pub mod domain;
 pub mod http;
+pub mod import;
 pub mod plex;
 pub mod proxy_config;
 pub mod settings;

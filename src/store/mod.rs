@@ -4,6 +4,7 @@
 
 mod changes;
 mod groups;
+mod import;
 mod plex;
 mod sessions;
 mod settings;
@@ -17,6 +18,7 @@ use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, Executor, Row};
 
 pub use changes::{Change, ChangeKind};
+pub use import::{ImportBatch, ImportGroup, ImportUser, ImportWriteError};
 pub use plex::{NewPlexUser, PlexLink};
 pub use sessions::{NewSession, SessionInfo};
 pub use sso::{CookieRecord, SsoRecord};
