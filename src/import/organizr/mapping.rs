@@ -103,7 +103,7 @@ pub const NOT_MAPPED: &[(&str, &str)] = &[
     ("loginAttempts", "Organizr's lockout was kept by the browser; Usher throttles on the server (login.* settings)"),
     ("loginLockout", "Organizr's lockout was kept by the browser; Usher throttles on the server (login.* settings)"),
     ("matchUser", "Usher does not tie sessions to a browser or IP"),
-    ("traefik", "Usher answers Traefik's forwardAuth without a switch (see docs/proxies/)"),
+    ("traefik", "Traefik's sign-in redirect: add ?redirect=1 to the forwardAuth address (docs/proxies/traefik.md)"),
     ("blacklisted", "Usher has no global IP blacklist: use proxy.rules"),
     ("registrationPassword", "Usher has no self-registration"),
     ("hideRegistration", "Usher has no self-registration"),
@@ -140,6 +140,24 @@ mod tests {
                 1,
                 "{}",
                 m.organizr
+            );
+        }
+    }
+
+    #[test]
+    fn the_migration_guide_lists_every_mapping() {
+        let guide = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/docs/migrating-from-organizr.md"
+        ))
+        .unwrap();
+        let rows = guide.lines().filter(|l| l.starts_with("| `")).count();
+        assert_eq!(rows, MAPPINGS.len(), "one table row per mapping");
+        for m in MAPPINGS {
+            let row = format!("| `{}` | `{}` |", m.organizr, m.usher);
+            assert!(
+                guide.contains(&row),
+                "docs/migrating-from-organizr.md lacks {row}"
             );
         }
     }
