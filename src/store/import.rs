@@ -6,6 +6,8 @@ use serde_json::json;
 use sqlx::Row;
 
 use super::changes::{record, ChangeKind};
+use super::settings::upsert_setting;
+use super::tabs::append_tab;
 use super::{audit, Actor, Store, StoreError, TabFields};
 use crate::domain::user::fold;
 use crate::domain::{now, GroupId};
@@ -139,41 +141,15 @@ impl Store {
             .await
             .map_err(row(format!("user {}", u.username)))?;
         }
-        let last: Option<i64> = sqlx::query("SELECT MAX(position) FROM tabs")
-            .fetch_one(&mut *tx)
-            .await?
-            .try_get(0)?;
-        for (i, f) in batch.tabs.iter().enumerate() {
-            sqlx::query(
-                "INSERT INTO tabs (name, name_lc, url, icon, group_id, group_id_max, kind, position, category, enabled, created_at, updated_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11)",
-            )
-            .bind(&f.name)
-            .bind(fold(&f.name))
-            .bind(&f.url)
-            .bind(f.icon.as_deref())
-            .bind(f.group_id)
-            .bind(f.group_id_max)
-            .bind(f.kind.as_str())
-            .bind(last.unwrap_or(0) + 1 + i as i64)
-            .bind(f.category.as_deref())
-            .bind(f.enabled as i64)
-            .bind(t)
-            .execute(&mut *tx)
-            .await
-            .map_err(row(format!("tab {}", f.name)))?;
+        for f in &batch.tabs {
+            append_tab(&mut tx, f, t)
+                .await
+                .map_err(row(format!("tab {}", f.name)))?;
         }
         for (key, value) in &batch.settings {
-            sqlx::query(
-                "INSERT INTO settings (key, value, updated_at) VALUES ($1, $2, $3) \
-                 ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
-            )
-            .bind(*key)
-            .bind(value)
-            .bind(t)
-            .execute(&mut *tx)
-            .await
-            .map_err(row(format!("setting {key}")))?;
+            upsert_setting(&mut tx, key, value, t)
+                .await
+                .map_err(row(format!("setting {key}")))?;
         }
         let keys: Vec<&str> = batch.settings.iter().map(|(k, _)| *k).collect();
         let detail = json!({

@@ -537,6 +537,27 @@ async fn the_command_line_imports_from_the_data_folder() {
     let again = run(&[]);
     assert!(!again.status.success());
     assert!(String::from_utf8_lossy(&again.stderr).contains("--merge"));
+
+    // The two files named directly, into another data directory.
+    let other = tempfile::tempdir().unwrap();
+    let files = Command::new(env!("CARGO_BIN_EXE_usher"))
+        .args(["import", "organizr", "--db"])
+        .arg(o.db_path())
+        .arg("--config")
+        .arg(o.config_path())
+        .arg("--data-dir")
+        .arg(other.path())
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .output()
+        .expect("usher runs");
+    let out = String::from_utf8_lossy(&files.stdout);
+    assert!(
+        files.status.success(),
+        "{out}{}",
+        String::from_utf8_lossy(&files.stderr)
+    );
+    assert!(out.contains("Alice: group 5 Family"), "{out}");
 }
 
 /// The web interface points a new install at the import: on the first-run page, and in the
