@@ -309,6 +309,8 @@ async fn a_dry_run_prints_everything_and_writes_nothing() {
         "plexToken → plex.token = ********",
         "carol\" was locked in Organizr",
         "placeholder.eml",
+        "jellyfinURL (sso.jellyfin.url): empty in Organizr: Usher's default stays",
+        "title: no equivalent in Usher",
     ] {
         assert!(report.contains(line), "missing {line:?} in\n{report}");
     }

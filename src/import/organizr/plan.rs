@@ -75,6 +75,9 @@ pub struct Plan {
     pub notes: Vec<String>,
 }
 
+/// Why an empty Organizr value is not imported.
+const EMPTY: &str = "empty in Organizr: Usher's default stays";
+
 /// The outcome of converting one mapped value.
 enum Converted {
     Set(Value),
@@ -394,7 +397,10 @@ impl Plan {
             };
             let value = match convert(m, v, config, hash) {
                 Ok(Converted::Set(value)) => value,
-                Ok(Converted::Empty) => continue,
+                Ok(Converted::Empty) => {
+                    self.settings_kept.push((m.organizr, m.usher, EMPTY));
+                    continue;
+                }
                 Ok(Converted::NotMapped(reason)) => {
                     self.not_mapped.push((name.clone(), reason));
                     continue;
@@ -406,7 +412,10 @@ impl Plan {
             };
             let value = match settings::validate(m.usher, &value) {
                 Ok(Some(v)) => v,
-                Ok(None) => continue,
+                Ok(None) => {
+                    self.settings_kept.push((m.organizr, m.usher, EMPTY));
+                    continue;
+                }
                 Err(e) => {
                     problems.push(format!("setting {name} (Usher's {}): {e}", m.usher));
                     continue;
