@@ -594,3 +594,23 @@ async fn an_empty_install_hints_at_the_import() {
         "{page}"
     );
 }
+
+/// `--from` says which files it looked for when it cannot find Organizr's.
+#[tokio::test]
+async fn from_dir_names_the_files_it_looked_for() {
+    let empty = tempfile::tempdir().unwrap();
+    let e = Sources::from_dir(empty.path()).unwrap_err().to_string();
+    assert!(
+        e.contains("no Organizr config.php") && e.contains("config/config.php"),
+        "{e}"
+    );
+
+    let o = organizr().await;
+    std::fs::remove_file(o.db_path()).unwrap();
+    let e = Sources::from_dir(o.path()).unwrap_err().to_string();
+    assert!(e.contains("orgdb.db was not found"), "{e}");
+    assert!(
+        e.contains("/config/www/organizr/db/orgdb.db") && e.contains("--db FILE"),
+        "{e}"
+    );
+}
