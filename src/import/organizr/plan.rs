@@ -4,12 +4,9 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
-use serde_json::{json, Value};
-
 use super::config_php::{PhpKey, PhpValue};
 use super::db::{OrgGroup, OrgTab, OrgUser, OrganizrDb};
-use super::mapping::{self, Convert, Mapping};
-use super::secrets::{self, Stored};
+use super::mapping::{self, convert, Converted};
 use super::{ImportError, Options};
 use crate::auth::groups::{validate_group_name, CUSTOM_GROUPS};
 use crate::core::Core;
@@ -77,13 +74,6 @@ pub struct Plan {
 
 /// Why an empty Organizr value is not imported.
 const EMPTY: &str = "empty in Organizr: Usher's default stays";
-
-/// The outcome of converting one mapped value.
-enum Converted {
-    Set(Value),
-    Empty,
-    NotMapped(&'static str),
-}
 
 impl Plan {
     /// Maps and checks everything; refuses with every problem named.
@@ -444,77 +434,4 @@ impl Plan {
                 .push((m.usher, settings::encode_for_store(m.usher, &value, key)));
         }
     }
-}
-
-/// Converts one mapped Organizr value.
-fn convert(
-    m: &Mapping,
-    v: &PhpValue,
-    config: &PhpValue,
-    hash: Option<&str>,
-) -> Result<Converted, String> {
-    let text = match v {
-        PhpValue::Str(s) => s.trim().to_string(),
-        PhpValue::Int(i) => i.to_string(),
-        PhpValue::Float(f) => f.to_string(),
-        PhpValue::Bool(b) => b.to_string(),
-        PhpValue::Null => String::new(),
-        PhpValue::Array(_) => return Err("is an array, expected a single value".into()),
-    };
-    if text.is_empty() && !matches!(m.convert, Convert::Bool) {
-        return Ok(Converted::Empty);
-    }
-    let number = |t: &str| {
-        t.parse::<i64>()
-            .map_err(|_| format!("{t:?} is not a whole number"))
-    };
-    Ok(Converted::Set(match m.convert {
-        Convert::Bool => match text.to_ascii_lowercase().as_str() {
-            "true" | "1" | "on" | "yes" => json!(true),
-            "false" | "0" | "off" | "no" | "" => json!(false),
-            other => return Err(format!("{other:?} is not true or false")),
-        },
-        Convert::Text if m.organizr.to_ascii_lowercase().contains("password") => {
-            let hash = hash.ok_or("config.php has no organizrHash to decrypt it with")?;
-            match secrets::decrypt(&text, hash) {
-                Stored::Decrypted(plain) | Stored::Clear(plain) => json!(plain),
-                Stored::WrongKey => {
-                    return Err("does not decrypt with this config.php's organizrHash (was the hash key changed?)".into())
-                }
-            }
-        }
-        Convert::Text => json!(text),
-        Convert::Number => json!(number(&text)?),
-        Convert::MinGroup => json!(number(&text)?.min(998)),
-        Convert::UrlList => {
-            let urls: Vec<&str> = text.split(',').map(str::trim).filter(|u| !u.is_empty()).collect();
-            json!(urls.join(","))
-        }
-        Convert::AuthType => {
-            let plex = matches!(config.get("authBackend"), Some(PhpValue::Str(b)) if b == "plex");
-            match (text.as_str(), plex) {
-                ("internal", _) => json!("local"),
-                ("both", true) => json!("local_and_backend"),
-                ("external", true) => json!("backend"),
-                ("both" | "external", false) => json!("local"),
-                (other, _) => return Err(format!("{other:?} is not internal, both or external")),
-            }
-        }
-        Convert::AuthBackend if text == "plex" => json!("plex"),
-        Convert::AuthBackend => {
-            return Ok(Converted::NotMapped("Usher's only sign-in backend is Plex: these people sign in with their Organizr password"))
-        }
-        Convert::TrustedProxies => {
-            let defaults = settings::def("trusted_proxies")
-                .and_then(|d| serde_json::from_str::<Vec<String>>(d.default).ok())
-                .unwrap_or_default();
-            let mut all = defaults;
-            for ip in text.split([',', ' ']).map(str::trim).filter(|s| !s.is_empty()) {
-                if !all.iter().any(|a| a == ip) {
-                    all.push(ip.to_string());
-                }
-            }
-            json!(all)
-        }
-    }))
 }
