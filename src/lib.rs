@@ -11,6 +11,7 @@ pub mod crypto;
 pub mod domain;
 pub mod feed;
 pub mod http;
+pub mod import;
 pub mod plex;
 pub mod proxy_config;
 pub mod settings;

@@ -13,8 +13,10 @@ use usher::core::Core;
 /// Command handlers that would make this file too long to read.
 mod cli {
     pub mod groups_tabs;
+    pub mod import;
 }
 use cli::groups_tabs::{GroupAction, TabAction, GROUP_NUMBERS, TAB_VISIBILITY};
+use cli::import::ImportSource;
 
 /// Usher — one sign-in for Plex and everything behind your reverse proxy.
 ///
@@ -105,6 +107,11 @@ enum Command {
         store: StoreArgs,
         #[command(subcommand)]
         action: TabAction,
+    },
+    /// Move from another portal: `usher import organizr --from DIR [--dry-run] [--merge]`.
+    Import {
+        #[command(subcommand)]
+        source: ImportSource,
     },
     /// Print a ready reverse-proxy snippet (nginx, Caddy or Traefik) that puts an app behind
     /// Usher; needs no database.
@@ -300,6 +307,22 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             init_logging(&config, true);
             let core = Core::open(config).await?;
             let done = cli::groups_tabs::tab_command(&core, action).await;
+            core.store.close().await;
+            done?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Import { source } => {
+            let (data_dir, database_url) = source.usher_store();
+            let config = Config::load(Overrides {
+                data_dir,
+                database_url,
+                log_format: cli.log_format.clone(),
+                log_level: cli.log_level.clone(),
+                ..Default::default()
+            })?;
+            init_logging(&config, true);
+            let core = Core::open(config).await?;
+            let done = cli::import::import_command(&core, source).await;
             core.store.close().await;
             done?;
             Ok(ExitCode::SUCCESS)

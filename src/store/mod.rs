@@ -4,6 +4,7 @@
 
 mod changes;
 mod groups;
+mod import;
 mod names;
 mod plex;
 mod sessions;
@@ -18,6 +19,7 @@ use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, Executor, Row};
 
 pub use changes::{Change, ChangeKind, ChangeListener};
+pub use import::{ImportBatch, ImportGroup, ImportUser, ImportWriteError};
 pub use names::NameClaim;
 pub use plex::{NewPlexUser, PlexLink};
 pub use sessions::{NewSession, SessionInfo};

@@ -8,6 +8,25 @@ use super::changes::{record, ChangeKind};
 use super::{audit, Actor, Store, StoreError};
 use crate::domain::now;
 
+/// Sets one stored setting (JSON text, secrets already encrypted).
+pub(super) async fn upsert_setting(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    key: &str,
+    value: &str,
+    at: i64,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO settings (key, value, updated_at) VALUES ($1, $2, $3) \
+         ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
+    )
+    .bind(key)
+    .bind(value)
+    .bind(at)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
 impl Store {
     /// Every stored setting (values as stored: JSON text, secrets still encrypted).
     pub async fn load_settings(&self) -> Result<BTreeMap<String, String>, StoreError> {
@@ -32,17 +51,7 @@ impl Store {
         let t = now();
         for (key, value) in values {
             match value {
-                Some(v) => {
-                    sqlx::query(
-                        "INSERT INTO settings (key, value, updated_at) VALUES ($1, $2, $3) \
-                         ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
-                    )
-                    .bind(*key)
-                    .bind(v)
-                    .bind(t)
-                    .execute(&mut *tx)
-                    .await?;
-                }
+                Some(v) => upsert_setting(&mut tx, key, v, t).await?,
                 None => {
                     sqlx::query("DELETE FROM settings WHERE key = $1")
                         .bind(*key)

@@ -42,6 +42,36 @@ pub struct TabFields {
     pub enabled: bool,
 }
 
+/// Inserts a tab after the last one; returns its id.
+pub(super) async fn append_tab(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    f: &TabFields,
+    at: i64,
+) -> Result<i64, sqlx::Error> {
+    let last: Option<i64> = sqlx::query("SELECT MAX(position) FROM tabs")
+        .fetch_one(&mut **tx)
+        .await?
+        .try_get(0)?;
+    sqlx::query(
+        "INSERT INTO tabs (name, name_lc, url, icon, group_id, group_id_max, kind, position, category, enabled, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11) RETURNING id",
+    )
+    .bind(&f.name)
+    .bind(fold(&f.name))
+    .bind(&f.url)
+    .bind(f.icon.as_deref())
+    .bind(f.group_id)
+    .bind(f.group_id_max)
+    .bind(f.kind.as_str())
+    .bind(last.unwrap_or(0) + 1)
+    .bind(f.category.as_deref())
+    .bind(f.enabled as i64)
+    .bind(at)
+    .fetch_one(&mut **tx)
+    .await?
+    .try_get(0)
+}
+
 impl Store {
     /// Every tab, in display order.
     pub async fn list_tabs(&self) -> Result<Vec<Tab>, StoreError> {
@@ -64,29 +94,9 @@ impl Store {
     pub async fn create_tab(&self, f: &TabFields, actor: &Actor) -> Result<Tab, StoreError> {
         let mut tx = self.begin_write().await?;
         let t = now();
-        let next: Option<i64> = sqlx::query("SELECT MAX(position) FROM tabs")
-            .fetch_one(&mut *tx)
-            .await?
-            .try_get(0)?;
-        let row = sqlx::query(
-            "INSERT INTO tabs (name, name_lc, url, icon, group_id, group_id_max, kind, position, category, enabled, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11) RETURNING id",
-        )
-        .bind(&f.name)
-        .bind(fold(&f.name))
-        .bind(&f.url)
-        .bind(f.icon.as_deref())
-        .bind(f.group_id)
-        .bind(f.group_id_max)
-        .bind(f.kind.as_str())
-        .bind(next.unwrap_or(0) + 1)
-        .bind(f.category.as_deref())
-        .bind(f.enabled as i64)
-        .bind(t)
-        .fetch_one(&mut *tx)
-        .await
-        .map_err(StoreError::from_write)?;
-        let id: i64 = row.try_get(0)?;
+        let id = append_tab(&mut tx, f, t)
+            .await
+            .map_err(StoreError::from_write)?;
         let detail = json!({"name": f.name, "url": f.url, "group_id": f.group_id});
         audit(
             &mut tx,

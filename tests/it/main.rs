@@ -18,6 +18,7 @@ mod e2e_nginx;
 mod e2e_proxies;
 mod e2e_sso;
 mod hardening;
+mod import_organizr;
 mod instances;
 mod pages;
 mod plex_accounts;

@@ -292,7 +292,7 @@ pub async fn index(
         return message(
             StatusCode::OK,
             "Usher needs its first administrator",
-            "Open the one-time setup link printed in Usher's log (also in the file setup-token in the data directory), or run: usher user add NAME --email EMAIL --group 0",
+            "Open the one-time setup link printed in Usher's log (also in the file setup-token in the data directory), or run: usher user add NAME --email EMAIL --group 0. Coming from Organizr? Run usher import organizr --from ORGANIZR-DATA-DIR instead: everyone keeps their password, group and tabs.",
             None,
         );
     }

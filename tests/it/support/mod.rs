@@ -11,6 +11,7 @@ pub mod echo;
 pub mod fake_apps;
 pub mod fake_plex;
 pub mod nginx;
+pub mod organizr;
 pub mod plex_app;
 pub mod process;
 

@@ -1,0 +1,3 @@
+//! Moving to Usher from another portal.
+
+pub mod organizr;
