@@ -31,6 +31,7 @@ mod proxy_auth;
 mod proxy_config;
 mod rules;
 mod sso_apps;
+mod sso_care;
 mod sso_login;
 mod sso_records;
 mod ui_admin;

@@ -13,7 +13,7 @@ use crate::api_login::{attr, set_settings};
 use crate::support::fake_apps::jellyfin::{FakeJellyfin, JellyfinConfig};
 use crate::support::fake_apps::ombi::{FakeOmbi, OmbiConfig, OmbiUser};
 use crate::support::fake_apps::overseerr::{FakeOverseerr, OverseerrConfig, OverseerrUser};
-use crate::support::fake_apps::tautulli::{FakeTautulli, TautulliConfig};
+use crate::support::fake_apps::tautulli::{FakeTautulli, TautulliConfig, TautulliUser};
 use crate::support::fake_apps::{down_url, random_hex, HANG};
 use crate::support::fake_plex::seeded;
 use crate::support::plex_app::PlexApp;
@@ -30,16 +30,20 @@ struct Apps {
 
 impl Apps {
     async fn start(plex_token: Option<&str>) -> Apps {
-        let plex_tokens: Vec<String> = plex_token.into_iter().map(str::to_string).collect();
+        // Tautulli's admin login is alice's; the Plex friend is a guest there.
+        let users: Vec<TautulliUser> = plex_token
+            .map(|t| TautulliUser::guest(seeded::FRIEND_A, "friendly", t))
+            .into_iter()
+            .collect();
         Apps {
             tautulli: FakeTautulli::start(TautulliConfig {
-                plex_tokens: plex_tokens.clone(),
+                users: users.clone(),
                 ..Default::default()
             })
             .await,
             tautulli_4k: FakeTautulli::start(TautulliConfig {
                 root: String::new(),
-                plex_tokens,
+                users,
                 ..Default::default()
             })
             .await,
@@ -222,6 +226,7 @@ async fn a_dead_or_hanging_app_costs_only_its_own_sso_never_the_login() {
             "sso.timeout_seconds": 2,
             "sso.tautulli.enabled": true,
             "sso.tautulli.url": stuck.base_url(),
+            "sso.tautulli.api_key": stuck.config.api_key,
             "sso.ombi.enabled": true,
             "sso.ombi.url": down_url().await,
         }),
