@@ -263,3 +263,25 @@ async fn the_portal_says_next_to_the_tab_why_the_person_is_not_signed_in() {
     );
     app.stop().await;
 }
+
+#[tokio::test]
+async fn the_tautulli_settings_name_the_settings_tautulli_really_has() {
+    let app = TestApp::spawn().await;
+    let admin = app.signed_in("root", 0).await;
+    let page = admin
+        .get(app.url("/settings/sso/tautulli"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    // Tautulli 2.17 has no "Use Plex.tv for sign-in" or "Access Control": its admin login is
+    // the HTTP Username/Password, and Plex users need Allow Plex Admin or Allow Guest Access.
+    assert!(!page.contains("Use Plex.tv"), "{page}");
+    assert!(!page.contains("Access Control"), "{page}");
+    for words in ["HTTP Username", "Allow Plex Admin", "Allow Guest Access"] {
+        assert!(page.contains(words), "{words} missing");
+    }
+    app.stop().await;
+}
