@@ -526,3 +526,68 @@ async fn a_dead_or_hanging_app_costs_only_its_own_sso() {
         "app_timeout"
     );
 }
+
+#[tokio::test]
+async fn tautulli_is_asked_first_and_only_people_it_lets_in_are_posted() {
+    let (admin_token, friend_token, locked_token) =
+        (random_hex(10), random_hex(10), random_hex(10));
+    let users = vec![
+        TautulliUser {
+            is_admin: true,
+            allow_guest: false,
+            ..TautulliUser::guest(1000001, "owner", &admin_token)
+        },
+        TautulliUser::guest(2000002, "friend", &friend_token),
+        TautulliUser {
+            allow_guest: false,
+            ..TautulliUser::guest(2000003, "locked", &locked_token)
+        },
+    ];
+    let plex = |name: &str, id: i64, token: &str| Identity {
+        plex_id: Some(id),
+        ..person(name, None, Some(token))
+    };
+    let try_as = |cfg: TautulliConfig, who: Identity| async move {
+        let fake = FakeTautulli::start(cfg).await;
+        let key = key(&fake.config.api_key);
+        let app = Tautulli::new(&fake.base_url(), key, None, None, TIMEOUT).unwrap();
+        let result = app.sign_in(&who).await.map(|_| ()).map_err(|e| e.code());
+        (result, fake.sign_in_posts(), fake.failed_sign_ins())
+    };
+    let cfg = |guests: bool, plex_admin: bool| TautulliConfig {
+        users: users.clone(),
+        allow_guest_access: guests,
+        plex_admin,
+        ..Default::default()
+    };
+    // The Plex admin with Allow Plex Admin, and a friend with guest access: posted, let in.
+    assert_eq!(
+        try_as(cfg(false, true), plex("owner", 1000001, &admin_token)).await,
+        (Ok(()), 1, 0)
+    );
+    assert_eq!(
+        try_as(cfg(true, true), plex("friend", 2000002, &friend_token)).await,
+        (Ok(()), 1, 0)
+    );
+    // Refused by Tautulli's rules, so never posted: guest access off for them, or globally,
+    // or Allow Plex Admin off for the admin (who then needs guest access like anyone).
+    for (config, who) in [
+        (cfg(true, true), plex("locked", 2000003, &locked_token)),
+        (cfg(false, true), plex("friend", 2000002, &friend_token)),
+        (cfg(true, false), plex("owner", 1000001, &admin_token)),
+    ] {
+        assert_eq!(
+            try_as(config, who).await,
+            (Err("app_user_not_allowed"), 0, 0)
+        );
+    }
+    // A password is only ever Tautulli's own admin login (`alice` here), never a Plex user's.
+    assert_eq!(
+        try_as(cfg(true, true), person("friend", Some("hunter2"), None)).await,
+        (Err("app_user_not_allowed"), 0, 0)
+    );
+    assert_eq!(
+        try_as(cfg(true, true), person("alice", Some(PASSWORD), None)).await,
+        (Ok(()), 1, 0)
+    );
+}
