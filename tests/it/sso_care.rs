@@ -17,6 +17,7 @@ use crate::support::fake_apps::down_url;
 use crate::support::fake_apps::jellyfin::{FakeJellyfin, JellyfinConfig};
 use crate::support::fake_apps::tautulli::{FakeTautulli, TautulliConfig};
 use crate::support::{TestApp, PASSWORD};
+use crate::ui_pages::get;
 
 /// The Tautulli settings for one fake instance.
 fn tautulli_settings(t: &FakeTautulli) -> Value {
@@ -25,6 +26,24 @@ fn tautulli_settings(t: &FakeTautulli) -> Value {
         "sso.tautulli.url": t.base_url(),
         "sso.tautulli.api_key": t.config.api_key,
     })
+}
+
+/// Usher with Tautulli's admin `alice`, SSO into a Tautulli that hangs (1 s app timeout), down
+/// apps checked again after `retry_seconds`, plus `more` settings.
+async fn with_a_hanging_tautulli(retry_seconds: u64, more: Value) -> (TestApp, FakeTautulli) {
+    let app = TestApp::spawn().await;
+    let stuck = FakeTautulli::start(TautulliConfig::default()).await;
+    stuck.server.control.hang();
+    let mut settings = tautulli_settings(&stuck);
+    settings["sso.app_timeout_seconds"] = json!(1);
+    settings["sso.timeout_seconds"] = json!(2);
+    settings["sso.down_retry_seconds"] = json!(retry_seconds);
+    for (k, v) in more.as_object().unwrap() {
+        settings[k] = v.clone();
+    }
+    set_settings(&app, settings).await;
+    app.add_user("alice", 0).await;
+    (app, stuck)
 }
 
 /// One app's row of the signed-in person's debug area.
@@ -139,17 +158,15 @@ async fn a_refused_password_is_not_tried_again_for_the_same_person() {
 
 #[tokio::test]
 async fn a_dead_app_costs_the_first_sign_in_and_later_ones_nothing() {
-    let app = TestApp::spawn().await;
-    let stuck = FakeTautulli::start(TautulliConfig::default()).await;
-    stuck.server.control.hang();
-    let mut settings = tautulli_settings(&stuck);
-    settings["sso.app_timeout_seconds"] = json!(1);
-    settings["sso.timeout_seconds"] = json!(2);
-    settings["sso.down_retry_seconds"] = json!(300);
-    settings["sso.ombi.enabled"] = json!(true);
-    settings["sso.ombi.url"] = json!(down_url().await);
-    set_settings(&app, settings).await;
-    app.add_user("alice", 0).await;
+    // No background check within the test: only sign-ins could reach the app.
+    let (app, stuck) = with_a_hanging_tautulli(
+        300,
+        json!({
+            "sso.ombi.enabled": true,
+            "sso.ombi.url": down_url().await,
+        }),
+    )
+    .await;
 
     login(&app, "alice").await;
     let reached = stuck.server.control.seen().len();
@@ -190,14 +207,7 @@ async fn a_dead_app_costs_the_first_sign_in_and_later_ones_nothing() {
 
 #[tokio::test]
 async fn the_background_check_lets_an_app_back_in_once_it_answers() {
-    let app = TestApp::spawn().await;
-    let stuck = FakeTautulli::start(TautulliConfig::default()).await;
-    stuck.server.control.hang();
-    let mut settings = tautulli_settings(&stuck);
-    settings["sso.app_timeout_seconds"] = json!(1);
-    settings["sso.down_retry_seconds"] = json!(1);
-    set_settings(&app, settings).await;
-    app.add_user("alice", 0).await;
+    let (app, stuck) = with_a_hanging_tautulli(1, json!({})).await;
     login(&app, "alice").await;
     let skipped = app.core.sso_guard.skipped();
     assert_eq!(skipped.len(), 1, "{skipped:?}");
@@ -236,14 +246,7 @@ async fn the_portal_says_next_to_the_tab_why_the_person_is_not_signed_in() {
         assert!(r.status().is_success(), "{}", r.text().await.unwrap());
     }
     let bob = app.signed_in("bob", 4).await;
-    let html = bob
-        .get(app.url("/"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let (_, html, _) = get(&bob, &app, "/").await;
     let tile = html
         .split("<li>")
         .find(|li| li.contains("data-tab=\"Tautulli\""))
@@ -268,14 +271,7 @@ async fn the_portal_says_next_to_the_tab_why_the_person_is_not_signed_in() {
 async fn the_tautulli_settings_name_the_settings_tautulli_really_has() {
     let app = TestApp::spawn().await;
     let admin = app.signed_in("root", 0).await;
-    let page = admin
-        .get(app.url("/settings/sso/tautulli"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let (_, page, _) = get(&admin, &app, "/settings/sso/tautulli").await;
     // Tautulli 2.17 has no "Use Plex.tv for sign-in" or "Access Control": its admin login is
     // the HTTP Username/Password, and Plex users need Allow Plex Admin or Allow Guest Access.
     assert!(!page.contains("Use Plex.tv"), "{page}");
