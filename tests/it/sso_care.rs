@@ -46,17 +46,22 @@ async fn with_a_hanging_tautulli(retry_seconds: u64, more: Value) -> (TestApp, F
     (app, stuck)
 }
 
-/// One app's row of the signed-in person's debug area.
-async fn debug_row(app: &TestApp, client: &reqwest::Client, name: &str) -> Value {
-    let (status, debug) = app.get_json(client, "/api/v2/sso/debug").await;
-    assert_eq!(status, 200, "{debug}");
+/// One app's row (`app` = its setting prefix) of a debug-area answer.
+pub(crate) fn app_row(debug: &Value, app: &str) -> Value {
     debug["apps"]
         .as_array()
         .unwrap()
         .iter()
-        .find(|r| r["app"] == name)
-        .unwrap()
+        .find(|r| r["app"] == app)
+        .unwrap_or_else(|| panic!("no row {app} in {debug}"))
         .clone()
+}
+
+/// One app's row of the signed-in person's debug area.
+async fn debug_row(app: &TestApp, client: &reqwest::Client, name: &str) -> Value {
+    let (status, debug) = app.get_json(client, "/api/v2/sso/debug").await;
+    assert_eq!(status, 200, "{debug}");
+    app_row(&debug, name)
 }
 
 /// Signs `name` in with a fresh client and answers the client.

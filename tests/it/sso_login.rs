@@ -10,6 +10,7 @@ use reqwest::Response;
 use serde_json::{json, Value};
 
 use crate::api_login::{attr, set_settings};
+use crate::sso_care::app_row;
 use crate::support::fake_apps::jellyfin::{FakeJellyfin, JellyfinConfig};
 use crate::support::fake_apps::ombi::{FakeOmbi, OmbiConfig, OmbiUser};
 use crate::support::fake_apps::overseerr::{FakeOverseerr, OverseerrConfig, OverseerrUser};
@@ -246,15 +247,7 @@ async fn a_dead_or_hanging_app_costs_only_its_own_sso_never_the_login() {
 
     let (status, debug) = app.get_json(&client, "/api/v2/sso/debug").await;
     assert_eq!(status, 200, "{debug}");
-    let row = |name: &str| {
-        debug["apps"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|r| r["app"] == name)
-            .unwrap()
-            .clone()
-    };
+    let row = |name: &str| app_row(&debug, name);
     let ombi = row("ombi");
     assert_eq!(ombi["url"], false);
     assert_eq!(ombi["last"][0]["error_code"], "app_unreachable");
@@ -281,15 +274,7 @@ async fn the_debug_area_names_each_failure_and_only_admins_see_others() {
     let client = app.client();
     assert_eq!(app.login(&client, "alice", PASSWORD).await.status(), 200);
     let (_, debug) = app.get_json(&client, "/api/v2/sso/debug").await;
-    let row = |d: &Value, name: &str| {
-        d["apps"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|r| r["app"] == name)
-            .unwrap()
-            .clone()
-    };
+    let row = app_row;
 
     let ombi = row(&debug, "ombi");
     assert_eq!(
