@@ -102,8 +102,8 @@ impl Tautulli {
 
     /// Whether Tautulli would let `who` in, asked through its API before any credentials are
     /// posted (spec §8.2): a refused sign-in counts against Usher's address, and after 10 of
-    /// them in 5 minutes Tautulli locks everybody signing in through Usher out.
-    /// Answers the API key to sign in with.
+    /// them in 5 minutes Tautulli locks everybody signing in through Usher out. Answers the API
+    /// key to sign in with.
     async fn would_let_in(&self, who: &Identity) -> Result<&SecretString, SsoError> {
         let Some(key) = &self.api_key else {
             return Err(self.not_allowed(who, "no API key is set (sso.tautulli.api_key), so Usher cannot ask Tautulli who may sign in, and every refused sign-in would count towards Tautulli locking out Usher's address"));
@@ -112,7 +112,10 @@ impl Tautulli {
         if who.plex_token.is_none() {
             // A password is only ever Tautulli's own admin login (HTTP_USERNAME/HTTP_PASSWORD).
             let admin_login = settings["http_username"].as_str().unwrap_or_default();
-            return if !admin_login.is_empty() && admin_login == who.username {
+            let has_password = settings["http_password"]
+                .as_str()
+                .is_some_and(|p| !p.is_empty());
+            return if has_password && !admin_login.is_empty() && admin_login == who.username {
                 Ok(key)
             } else {
                 Err(self.not_allowed(who, "they signed in with a password, and Tautulli takes a password only for its own admin login (Settings / Web Interface); anyone else must sign in with Plex"))
