@@ -186,7 +186,7 @@ async fn checks(
         set.spawn(async move {
             match tokio::time::timeout(limit, app.check()).await {
                 Ok(Ok(c)) => {
-                    guard.close(app.as_ref());
+                    guard.answered(app.as_ref());
                     c
                 }
                 Ok(Err(e)) => Check {
@@ -278,10 +278,15 @@ fn hint(row: &AppDebug) -> Option<String> {
             "This person's group is above sso.{key}.min_group, so no SSO is tried."
         ));
     }
-    if let Some(down) = row.skipped.first() {
+    if let Some(skipped) = row.skipped.first() {
+        let what_next = if skipped.down {
+            format!("Start it or fix sso.{key}.url; the next background check is in {} s, and opening this page checks it too.", skipped.next_check_in)
+        } else {
+            format!("Usher tries it again in {} s.", skipped.next_check_in)
+        };
         return Some(format!(
-            "{} at {} is skipped at sign-in for now: {}. Start it or fix sso.{key}.url; Usher checks it again in the background (next in {} s), and opening this page checks it too.",
-            row.name, down.instance, down.reason, down.next_check_in
+            "{} at {} is skipped at sign-in for now: {}. {what_next}",
+            row.name, skipped.instance, skipped.reason
         ));
     }
     if row.url == Some(false) {

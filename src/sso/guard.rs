@@ -29,6 +29,9 @@ pub struct Skipped {
     pub instance: String,
     /// Why, in words.
     pub reason: String,
+    /// True when the app did not answer (a background check lets it back in); false when it
+    /// asked to be left alone for a while ("too many attempts").
+    pub down: bool,
     /// Epoch seconds when the skipping began.
     pub since: i64,
     /// Seconds until the next background check (or until the app asked to be left alone).
@@ -108,14 +111,14 @@ impl Guard {
                 }
             }
             Err(e @ (SsoError::Timeout { .. } | SsoError::Unreachable { .. })) => {
-                let reason = format!("it did not answer at the last sign-in ({e})");
-                if self.open(app.as_ref(), reason, first_wait) {
+                let reason = format!("it did not answer at a sign-in ({e}); Usher checks it in the background and signs people in again once it answers");
+                if self.open(app.as_ref(), reason, true, first_wait) {
                     tokio::spawn(self.clone().check_until_up(app.clone(), first_wait));
                 }
             }
             Err(e @ SsoError::RateLimited { retry_after, .. }) => {
                 let wait = Duration::from_secs(*retry_after);
-                if self.open(app.as_ref(), e.to_string(), wait) {
+                if self.open(app.as_ref(), e.to_string(), false, wait) {
                     let guard = self.clone();
                     let app = app.clone();
                     tokio::spawn(async move {
@@ -128,14 +131,23 @@ impl Guard {
         }
     }
 
-    /// Closes the breaker of `app` (it answered a sign-in or a check).
+    /// Closes the breaker of `app` (it answered a sign-in, or the pause it asked for is over).
     pub fn close(&self, app: &dyn SsoApp) {
-        let closed = self
-            .breakers
-            .lock()
-            .expect("guard lock")
-            .remove(&instance_key(app));
-        if closed.is_some() {
+        self.close_where(app, |_| true);
+    }
+
+    /// Closes the breaker of `app` if it was opened because the app did not answer (it answered
+    /// a check); a pause the app asked for stands.
+    pub fn answered(&self, app: &dyn SsoApp) {
+        self.close_where(app, |b| b.skipped.down);
+    }
+
+    fn close_where(&self, app: &dyn SsoApp, which: impl Fn(&Breaker) -> bool) {
+        let mut breakers = self.breakers.lock().expect("guard lock");
+        let key = instance_key(app);
+        let closed = breakers.get(&key).is_some_and(which) && breakers.remove(&key).is_some();
+        drop(breakers);
+        if closed {
             tracing::info!(app = app.app(), instance = %app.instance(), "SSO app answers again; no longer skipped");
         }
     }
@@ -158,7 +170,7 @@ impl Guard {
     }
 
     /// Opens the breaker; false when it was open already (its background check runs).
-    fn open(&self, app: &dyn SsoApp, reason: String, wait: Duration) -> bool {
+    fn open(&self, app: &dyn SsoApp, reason: String, down: bool, wait: Duration) -> bool {
         let mut breakers = self.breakers.lock().expect("guard lock");
         let key = instance_key(app);
         if breakers.contains_key(&key) {
@@ -172,6 +184,7 @@ impl Guard {
                     app: app.app(),
                     instance: app.instance(),
                     reason,
+                    down,
                     since: crate::domain::now(),
                     next_check_in: wait.as_secs(),
                 },
@@ -194,7 +207,7 @@ impl Guard {
             }
             let limit = app.timeout();
             if let Ok(Ok(_)) = tokio::time::timeout(limit, app.check()).await {
-                self.close(app.as_ref());
+                self.answered(app.as_ref());
                 return;
             }
             wait = (wait * 2).min(MAX_DOWN_WAIT);

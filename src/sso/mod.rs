@@ -177,7 +177,7 @@ pub enum SsoError {
         user: String,
         wait: u64,
     },
-    #[error("{app} at {url} is skipped for now: {reason}; Usher checks it in the background and signs people in again once it answers")]
+    #[error("{app} at {url} is skipped for now: {reason}")]
     Skipped {
         app: &'static str,
         url: String,

@@ -286,3 +286,43 @@ async fn the_tautulli_settings_name_the_settings_tautulli_really_has() {
     }
     app.stop().await;
 }
+
+#[tokio::test]
+async fn an_app_that_says_too_many_attempts_is_left_alone_as_long_as_it_asked() {
+    let app = TestApp::spawn().await;
+    let tautulli = FakeTautulli::start(TautulliConfig {
+        max_failures: 1,
+        ..Default::default()
+    })
+    .await;
+    set_settings(&app, tautulli_settings(&tautulli)).await;
+    app.add_user("alice", 0).await;
+    // Someone's wrong password (the admin's Test, here) has locked Usher's address out.
+    let admin = app.signed_in("root", 0).await;
+    let r = admin
+        .post(app.url("/api/v2/sso/test/tautulli"))
+        .json(&json!({"username": "alice", "password": "wrong"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(tautulli.failed_sign_ins(), 1);
+
+    login(&app, "alice").await;
+    let posts = tautulli.sign_in_posts();
+    let client = login(&app, "alice").await;
+    assert_eq!(
+        tautulli.sign_in_posts(),
+        posts,
+        "not asked again while locked"
+    );
+    let row = debug_row(&app, &client, "tautulli").await;
+    assert_eq!(row["last"][0]["error_code"], "app_skipped", "{row}");
+    assert_eq!(row["skipped"][0]["down"], false, "{row}");
+    let hint = row["hint"].as_str().unwrap();
+    assert!(
+        hint.contains("too many attempts") && hint.contains("Usher tries it again in"),
+        "{hint}"
+    );
+    app.stop().await;
+}
