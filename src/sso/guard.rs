@@ -123,7 +123,7 @@ impl Guard {
                     let app = app.clone();
                     tokio::spawn(async move {
                         tokio::time::sleep(wait).await;
-                        guard.close(app.as_ref());
+                        guard.close_where(app.as_ref(), |b| !b.skipped.down);
                     });
                 }
             }

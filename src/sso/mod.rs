@@ -234,6 +234,9 @@ pub fn failure_in_words(app: &str, code: &str) -> String {
         "app_user_not_allowed" => {
             format!("{app} does not let your account in, so Usher did not sign you in there; ask your administrator.")
         }
+        "no_credentials" if app == "Plex" => {
+            "You did not sign in with Plex, so Usher has no Plex sign-in to hand over; use Sign in with Plex.".into()
+        }
         "no_credentials" => format!(
             "You did not sign in with anything {app} accepts (a password {app} knows, or Plex); sign in that way to be signed into {app} too."
         ),
