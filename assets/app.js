@@ -37,6 +37,14 @@
 
   function pageStatus() { return document.getElementById('page-status'); }
 
+  // What a form that reloads the page has done, said on the reloaded page.
+  var DONE_KEY = 'usher-done';
+  var doneBefore = sessionStorage.getItem(DONE_KEY);
+  if (doneBefore !== null) {
+    sessionStorage.removeItem(DONE_KEY);
+    say(pageStatus(), doneBefore, true);
+  }
+
   function split(spec) {
     var i = spec.indexOf(' ');
     return { method: spec.slice(0, i), url: spec.slice(i + 1) };
@@ -182,6 +190,13 @@
             ? 'Saved. The address changed, so the saved ' + forgotten.join(', ') + ' was removed: enter it again.'
             : (form.getAttribute('data-done') || 'Saved.'), true);
         } else if (then === 'reload') {
+          // data-done survives the reload: the page says it once it is back ({name} = the field).
+          var done = form.getAttribute('data-done');
+          if (done) {
+            sessionStorage.setItem(DONE_KEY, done.replace(/\{(\w+)\}/g, function (_, k) {
+              return body[k] === undefined ? '' : String(body[k]);
+            }));
+          }
           window.location.reload();
         } else {
           window.location.href = then;

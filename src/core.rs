@@ -27,6 +27,8 @@ pub struct Core {
     settings: ArcSwap<Settings>,
     pub sessions: SessionCache,
     pub throttle: LoginThrottle,
+    /// SSO's memory between sign-ins: apps that are down, credentials an app refused.
+    pub sso_guard: Arc<crate::sso::guard::Guard>,
     /// Plex client, friends cache and this install's client identifier.
     pub plex: crate::auth::plex::PlexState,
     /// Tab name → group, for proxy-auth URLs naming a tab; rebuilt when tabs change.
@@ -134,6 +136,7 @@ impl Core {
             settings: ArcSwap::from_pointee(snapshot),
             sessions: SessionCache::default(),
             throttle: LoginThrottle::default(),
+            sso_guard: Arc::default(),
             plex: crate::auth::plex::PlexState::new(client_identifier),
             tabs: ArcSwap::from_pointee(TabIndex::new(&tabs)),
         }))

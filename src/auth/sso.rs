@@ -13,7 +13,7 @@ use crate::core::Core;
 use crate::domain::session::{hash_hex, TokenHash};
 use crate::domain::{now, SessionMethod, User};
 use crate::sso::plan::{applies, plan};
-use crate::sso::{run, CookiePlan, Grant, Identity, Outcome, SsoError, StorageItem};
+use crate::sso::{run, Care, CookiePlan, Grant, Identity, Outcome, SsoError, StorageItem};
 use crate::store::{CookieRecord, SsoRecord};
 
 /// The localStorage key Plex Web reads its token from.
@@ -47,6 +47,7 @@ impl Core {
             email: user.email.clone(),
             password: password.map(|p| SecretString::from(p.to_string())),
             plex_token: plex_token.map(|t| SecretString::from(t.expose().to_string())),
+            plex_id: user.plex_id,
         };
         self.run_sso(session_id, user, identity).await
     }
@@ -93,7 +94,15 @@ impl Core {
             records.push(failed_record(e, ""));
         }
         if !plan.apps.is_empty() {
-            let outcomes = run(&plan.apps, Arc::new(identity), plan.per_app, plan.overall).await;
+            let care = self.sso_care();
+            let outcomes = run(
+                &plan.apps,
+                Arc::new(identity),
+                plan.per_app,
+                plan.overall,
+                Some(&care),
+            )
+            .await;
             for outcome in &outcomes {
                 records.push(self.record_outcome(user, outcome, &mut cookies));
             }
@@ -112,6 +121,19 @@ impl Core {
             tracing::error!(user = %user.username, error = %e, "could not record the SSO outcome");
         }
         cookies
+    }
+
+    /// How sign-ins treat apps that are down or refused someone ([`crate::sso::guard`]).
+    pub fn sso_care(&self) -> Care {
+        let down_wait = self
+            .settings()
+            .get("sso.down_retry_seconds")
+            .and_then(serde_json::Value::as_u64)
+            .unwrap_or(30);
+        Care {
+            guard: self.sso_guard.clone(),
+            down_wait: std::time::Duration::from_secs(down_wait.max(1)),
+        }
     }
 
     /// Logs one app's outcome, collects its cookies, and turns it into a record.
@@ -201,6 +223,30 @@ impl Core {
             .any(|r| r.ok && r.expires_at.is_some_and(|at| at <= soon))
     }
 
+    /// For each of `tabs` whose app's SSO failed at this session's sign-in: the failure in words
+    /// for the person (tab id → words). A tab is an app's when its name holds the app's name or
+    /// its URL opens the instance's path.
+    pub async fn sso_failures_by_tab(
+        &self,
+        hash: &TokenHash,
+        tabs: &[crate::domain::Tab],
+    ) -> BTreeMap<i64, String> {
+        let records = self
+            .store
+            .session_sso(&hash_hex(hash))
+            .await
+            .unwrap_or_default();
+        let mut out = BTreeMap::new();
+        for r in records.iter().filter(|r| !r.ok) {
+            let code = r.error_code.as_deref().unwrap_or_default();
+            for tab in tabs.iter().filter(|t| tab_is_app(t, &r.app, &r.instance)) {
+                out.entry(tab.id)
+                    .or_insert_with(|| crate::sso::failure_in_words(&r.app, code));
+            }
+        }
+        out
+    }
+
     /// The localStorage items of this session's successful SSOs (for the portal page to write).
     pub async fn sso_storage(&self, hash: &TokenHash) -> BTreeMap<String, String> {
         let records = self
@@ -265,6 +311,21 @@ fn plex_grant(who: &Identity, mpt_cookie: bool, domain: Option<String>) -> Resul
         lifetime: None,
         used_fallback: false,
     })
+}
+
+/// Whether `tab` opens `app` (by name) or the instance at `instance` (by its URL path).
+fn tab_is_app(tab: &crate::domain::Tab, app: &str, instance: &str) -> bool {
+    if tab.name.to_lowercase().contains(&app.to_lowercase()) {
+        return true;
+    }
+    let path = |u: &str| {
+        url::Url::parse(u)
+            .or_else(|_| url::Url::parse("http://usher.invalid/")?.join(u))
+            .map(|u| u.path().trim_end_matches('/').to_string())
+            .unwrap_or_default()
+    };
+    let app_path = path(instance);
+    !app_path.is_empty() && path(&tab.url) == app_path
 }
 
 fn failed_record(e: &SsoError, instance: &str) -> SsoRecord {

@@ -11,6 +11,7 @@ use crate::core::Core;
 use crate::domain::session::hash_hex;
 use crate::domain::User;
 use crate::settings::AuthType;
+use crate::sso::guard::Skipped;
 use crate::sso::plan::{applies, plan_for_app, APPS};
 use crate::sso::{run, Check, CookiePlan, Identity};
 use crate::store::SsoRecord;
@@ -35,6 +36,8 @@ pub struct AppDebug {
     pub cookie: Option<bool>,
     /// What the last sign-in did for this app, per instance.
     pub last: Vec<SsoRecord>,
+    /// Instances sign-ins skip for now (down, or asked to be left alone), with the reason.
+    pub skipped: Vec<Skipped>,
     /// What the checks found, in words.
     pub details: Vec<String>,
     /// The first thing to fix, in words (null when everything is fine).
@@ -73,10 +76,16 @@ impl Core {
             let enabled = settings.get(&format!("sso.{app}.enabled")) == Some(&true.into());
             let last: Vec<SsoRecord> = records.iter().filter(|r| r.app == name).cloned().collect();
             let (url, api, details) = if enabled && app != "plex" {
-                checks(&plan_for_app(&settings, app)).await
+                checks(&plan_for_app(&settings, app), &self.sso_guard).await
             } else {
                 (None, None, Vec::new())
             };
+            let skipped: Vec<Skipped> = self
+                .sso_guard
+                .skipped()
+                .into_iter()
+                .filter(|s| s.app == name)
+                .collect();
             let cookie = own.and_then(|(_, headers)| cookie_present(&last, headers));
             let needs_backend = app == "plex" || user.plex_id.is_some();
             let mut row = AppDebug {
@@ -89,6 +98,7 @@ impl Core {
                 backend: needs_backend.then_some(backend_on),
                 cookie,
                 last,
+                skipped,
                 details,
                 hint: None,
             };
@@ -121,7 +131,17 @@ impl Core {
                 elapsed: std::time::Duration::ZERO,
             })
             .collect();
-        outcomes.extend(run(&plan.apps, Arc::new(identity), plan.per_app, plan.overall).await);
+        // The admin's Test tries the app whatever Usher remembers of it.
+        outcomes.extend(
+            run(
+                &plan.apps,
+                Arc::new(identity),
+                plan.per_app,
+                plan.overall,
+                None,
+            )
+            .await,
+        );
         outcomes
     }
 
@@ -140,6 +160,7 @@ impl Core {
             email: user.email.clone(),
             password: None,
             plex_token: plex_token.map(|t| secrecy::SecretString::from(t.expose().to_string())),
+            plex_id: user.plex_id,
         };
         Ok(self
             .run_sso_keeping(session_id, user, identity, &previous)
@@ -147,8 +168,12 @@ impl Core {
     }
 }
 
-/// Runs every instance's configuration check (concurrently, each under the app timeout).
-async fn checks(plan: &crate::sso::plan::Plan) -> (Option<bool>, Option<bool>, Vec<String>) {
+/// Runs every instance's configuration check (concurrently, each under the app timeout); an
+/// instance that answers is no longer skipped at sign-in.
+async fn checks(
+    plan: &crate::sso::plan::Plan,
+    guard: &Arc<crate::sso::guard::Guard>,
+) -> (Option<bool>, Option<bool>, Vec<String>) {
     if plan.apps.is_empty() {
         let details = plan.misconfigured.iter().map(|e| e.to_string()).collect();
         return (Some(false), None, details);
@@ -157,9 +182,13 @@ async fn checks(plan: &crate::sso::plan::Plan) -> (Option<bool>, Option<bool>, V
     for app in &plan.apps {
         let app = app.clone();
         let limit = plan.per_app;
+        let guard = guard.clone();
         set.spawn(async move {
             match tokio::time::timeout(limit, app.check()).await {
-                Ok(Ok(c)) => c,
+                Ok(Ok(c)) => {
+                    guard.answered(app.as_ref());
+                    c
+                }
                 Ok(Err(e)) => Check {
                     url_ok: false,
                     api_ok: None,
@@ -218,6 +247,27 @@ fn cookie_present(last: &[SsoRecord], headers: &HeaderMap) -> Option<bool> {
     }))
 }
 
+/// What to do about an app's failure code, where the error alone does not say it.
+fn fix_for(app: &str, code: &str) -> Option<&'static str> {
+    Some(match (app, code) {
+        ("ombi", "app_rejected_user") => "The user most likely does not exist in Ombi: add the user, or import your Plex users in Ombi's User Management settings.",
+        ("tautulli", "app_rejected_user" | "app_user_not_allowed") => "Sign in to Usher with Plex (Tautulli then needs Allow Guest Access on in Settings / Web Interface and for this person on its Users page), or use Tautulli's admin login: the same user name and password in Usher as Tautulli's HTTP Username and Password.",
+        ("jellyfin", "app_rejected_user") => "Give the person a Jellyfin account with the same user name and password as in Usher; check that Jellyfin has not disabled the account after wrong passwords.",
+        (_, "app_refused_recently") => "Fix the account in the app; the person's next sign-in after the wait tries again.",
+        _ => return None,
+    })
+}
+
+/// `text` ending in exactly one full stop, so a fix can follow it as its own sentence.
+fn sentence(text: &str) -> String {
+    let t = text.trim_end();
+    if t.ends_with(['.', '!', '?']) {
+        t.to_string()
+    } else {
+        format!("{t}.")
+    }
+}
+
 fn hint(row: &AppDebug) -> Option<String> {
     let key = row.app;
     if !row.enabled {
@@ -226,6 +276,17 @@ fn hint(row: &AppDebug) -> Option<String> {
     if !row.group_allowed {
         return Some(format!(
             "This person's group is above sso.{key}.min_group, so no SSO is tried."
+        ));
+    }
+    if let Some(skipped) = row.skipped.first() {
+        let what_next = if skipped.down {
+            format!("Start it or fix sso.{key}.url; the next background check is in {} s, and opening this page checks it too.", skipped.next_check_in)
+        } else {
+            format!("Usher tries it again in {} s.", skipped.next_check_in)
+        };
+        return Some(format!(
+            "{} at {} is skipped at sign-in for now: {}. {what_next}",
+            row.name, skipped.instance, skipped.reason
         ));
     }
     if row.url == Some(false) {
@@ -247,15 +308,14 @@ fn hint(row: &AppDebug) -> Option<String> {
         );
     }
     if let Some(failed) = row.last.iter().find(|r| !r.ok) {
-        let extra = match (key, failed.error_code.as_deref()) {
-            ("ombi", Some("app_rejected_user")) => " The user most likely does not exist in Ombi: add the user or import Plex users.",
-            ("tautulli", Some("app_rejected_user")) => " In Tautulli, allow Plex admin and guest access and unlock this user on its Users page.",
-            _ => "",
-        };
-        return Some(format!(
-            "{}{extra}",
-            failed.error.as_deref().unwrap_or("the last sign-in failed")
-        ));
+        let said = failed.error.as_deref().unwrap_or("the last sign-in failed");
+        let fix = failed
+            .error_code
+            .as_deref()
+            .and_then(|code| fix_for(key, code))
+            .map(|f| format!(" {f}"))
+            .unwrap_or_default();
+        return Some(format!("{}{fix}", sentence(said)));
     }
     if row.cookie == Some(false) {
         return Some(format!("This browser does not hold {}'s cookie: sign out and in again; if it stays false, the cookie domain or path does not match where {} is opened.", row.name, row.name));

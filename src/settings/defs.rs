@@ -315,6 +315,14 @@ pub const DEFS: &[Def] = &[
         help: "The longest one app may take to answer a single sign-on.",
     },
     Def {
+        key: "sso.down_retry_seconds",
+        kind: Kind::Int { min: 1, max: 300 },
+        default: "30",
+        secret: false,
+        section: SSO,
+        help: "When an app does not answer a sign-on (timeout or connection refused), sign-ins skip it for this long; Usher then checks it in the background, waiting twice as long after each failed check (up to 5 minutes), and signs people in again once it answers.",
+    },
+    Def {
         key: "sso.plex.enabled",
         kind: Kind::Bool,
         default: "false",
@@ -348,7 +356,7 @@ pub const DEFS: &[Def] = &[
         secret: false,
         change: Change::Admin,
         section: TAUTULLI_SSO,
-        help: "Sign people into Tautulli at login. In Tautulli enable Allow Plex Admin and Allow Guest Access (Settings / Web Interface), and unlock each user on its Users page.",
+        help: "Sign people into Tautulli at login. Tautulli lets in its own admin login (Settings / Web Interface: HTTP Username and Password) and Plex users: the Plex server's admin when Allow Plex Admin is on, friends when Allow Guest Access is on in Settings / Web Interface and for them on the Users page (Edit user). Usher asks Tautulli's API first and skips everyone else, so a refused sign-in never counts towards Tautulli locking out Usher's address.",
     },
     Def {
         key: "sso.tautulli.url",
@@ -366,7 +374,7 @@ pub const DEFS: &[Def] = &[
         secret: true,
         change: Change::Admin,
         section: TAUTULLI_SSO,
-        help: "Tautulli's API key (Settings / Web Interface), one per URL, comma-separated. Needed for Tautulli 2.17.1 and later unless Usher may read its login page.",
+        help: "Tautulli's API key (Settings / Web Interface / API), one per URL, comma-separated. Required: Usher asks Tautulli's API who may sign in before it tries, and the key passes Tautulli's CSRF check (2.17.1 and later).",
     },
     Def {
         key: "sso.tautulli.path",
@@ -384,7 +392,7 @@ pub const DEFS: &[Def] = &[
         secret: false,
         change: Change::Admin,
         section: TAUTULLI_SSO,
-        help: "Highest group number that gets Tautulli SSO (998 = everyone signed in).",
+        help: "Highest group number that gets Tautulli SSO (998 = everyone signed in). Allow the groups whose members sign in with Plex and have your Plex server shared with them, plus the admin whose Usher user name and password are Tautulli's admin login; others are skipped anyway.",
     },
     Def {
         key: "sso.ombi.enabled",
@@ -393,7 +401,7 @@ pub const DEFS: &[Def] = &[
         secret: false,
         change: Change::Admin,
         section: OMBI_SSO,
-        help: "Sign people into Ombi at login. In Ombi enable Plex sign-in and import your Plex users so they exist there.",
+        help: "Sign people into Ombi at login: people who signed in with Plex by their Plex token, others by user name and password. The person must already exist in Ombi: import your Plex users in Ombi's User Management settings so they do.",
     },
     Def {
         key: "sso.ombi.url",
@@ -438,7 +446,7 @@ pub const DEFS: &[Def] = &[
         secret: false,
         change: Change::Admin,
         section: OMBI_SSO,
-        help: "Highest group number that gets Ombi SSO (998 = everyone signed in).",
+        help: "Highest group number that gets Ombi SSO (998 = everyone signed in). Allow the groups whose members exist in Ombi (imported Plex users, or Ombi accounts with the same name and password); a refused sign-in is not repeated for 5 minutes.",
     },
     Def {
         key: "sso.overseerr.enabled",
@@ -447,7 +455,7 @@ pub const DEFS: &[Def] = &[
         secret: false,
         change: Change::Admin,
         section: OVERSEERR_SSO,
-        help: "Sign people into Overseerr or Jellyseerr at login (Plex users by their Plex token, others by e-mail and password).",
+        help: "Sign people into Overseerr or Jellyseerr at login (Plex users by their Plex token, others by e-mail and password). Plex users not yet in Overseerr get in only when Enable New Plex Sign-In is on (Overseerr Settings / Users).",
     },
     Def {
         key: "sso.overseerr.url",
@@ -492,7 +500,7 @@ pub const DEFS: &[Def] = &[
         secret: false,
         change: Change::Admin,
         section: OVERSEERR_SSO,
-        help: "Highest group number that gets Overseerr SSO (998 = everyone signed in).",
+        help: "Highest group number that gets Overseerr SSO (998 = everyone signed in). Allow the groups whose members sign in with a Plex account that has your Plex server shared with them (or have a local Overseerr account under the same e-mail and password); a refused sign-in is not repeated for 5 minutes.",
     },
     Def {
         key: "sso.jellyfin.enabled",
@@ -528,6 +536,6 @@ pub const DEFS: &[Def] = &[
         secret: false,
         change: Change::Admin,
         section: JELLYFIN_SSO,
-        help: "Highest group number that gets Jellyfin SSO (998 = everyone signed in).",
+        help: "Highest group number that gets Jellyfin SSO (998 = everyone signed in). Allow only the groups whose members have a Jellyfin account with the same user name and password: Jellyfin disables an account after a few wrong passwords, so Usher does not repeat a refused password for a day.",
     },
 ];

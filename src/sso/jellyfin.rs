@@ -128,4 +128,9 @@ impl Jellyfin {
     }
 }
 
-sso_app!(Jellyfin);
+// Jellyfin disables an account after 3 failed sign-ins (5 for administrators) until an admin
+// enables it again: a refused password is not tried again for a day.
+sso_app!(
+    Jellyfin,
+    lockout_window = std::time::Duration::from_secs(86_400)
+);

@@ -7,10 +7,11 @@
 //! only its own SSO, never the login. Nothing here touches the router or the store: the caller
 //! (the sign-in flow) turns the [`Outcome`]s into cookies and per-session records.
 
-/// Implements [`SsoApp`] for an app module's type: its `APP` name, `up: Upstream`, and inherent
-/// `sign_in_inner` / `check_inner` methods (one place for what every app module shares).
+/// Implements [`SsoApp`] for an app module's type: its `APP` name, `up: Upstream`, inherent
+/// `sign_in_inner` / `check_inner` methods, and how long the app holds a refused sign-in against
+/// Usher (one place for what every app module shares).
 macro_rules! sso_app {
-    ($ty:ty) => {
+    ($ty:ty, lockout_window = $window:expr) => {
         impl $crate::sso::SsoApp for $ty {
             fn app(&self) -> &'static str {
                 APP
@@ -18,6 +19,14 @@ macro_rules! sso_app {
 
             fn instance(&self) -> String {
                 self.up.base.to_string()
+            }
+
+            fn timeout(&self) -> std::time::Duration {
+                self.up.timeout
+            }
+
+            fn lockout_window(&self) -> std::time::Duration {
+                $window
             }
 
             fn sign_in<'a>(
@@ -34,6 +43,7 @@ macro_rules! sso_app {
     };
 }
 
+pub mod guard;
 pub mod jellyfin;
 pub mod ombi;
 pub mod overseerr;
@@ -66,6 +76,9 @@ pub struct Identity {
     pub password: Option<SecretString>,
     /// The person's Plex token, when they signed in through Plex.
     pub plex_token: Option<SecretString>,
+    /// The person's Plex account id, when their account is linked to Plex (how apps that keep
+    /// a Plex user list, like Tautulli, know them).
+    pub plex_id: Option<i64>,
 }
 
 /// A cookie Usher sets in the browser for an app, exactly as it will later delete it.
@@ -132,8 +145,6 @@ pub enum SsoError {
         url: String,
         user: String,
     },
-    #[error("{app} at {url} answered 403: CSRF token missing or wrong — set its API key in Usher")]
-    Csrf { app: &'static str, url: String },
     #[error("{app} at {url} is refusing sign-ins for now (too many attempts); it says to wait {retry_after} s")]
     RateLimited {
         app: &'static str,
@@ -152,6 +163,26 @@ pub enum SsoError {
     },
     #[error("{app}: configuration problem: {reason}")]
     Config { app: &'static str, reason: String },
+    #[error("{app} at {url} would refuse {user}, so Usher did not try (no failed sign-in there): {reason}")]
+    NotAllowed {
+        app: &'static str,
+        url: String,
+        user: String,
+        reason: String,
+    },
+    #[error("{app} at {url} refused {user} with these same credentials a moment ago; Usher tries again in {wait} s at the earliest, so {app} does not lock anyone out")]
+    RefusedBefore {
+        app: &'static str,
+        url: String,
+        user: String,
+        wait: u64,
+    },
+    #[error("{app} at {url} is skipped for now: {reason}")]
+    Skipped {
+        app: &'static str,
+        url: String,
+        reason: String,
+    },
 }
 
 impl SsoError {
@@ -161,12 +192,14 @@ impl SsoError {
             SsoError::Unreachable { app, .. }
             | SsoError::Timeout { app, .. }
             | SsoError::Rejected { app, .. }
-            | SsoError::Csrf { app, .. }
             | SsoError::RateLimited { app, .. }
             | SsoError::BadApiKey { app, .. }
             | SsoError::NoCredentials { app, .. }
             | SsoError::Unexpected { app, .. }
-            | SsoError::Config { app, .. } => app,
+            | SsoError::Config { app, .. }
+            | SsoError::NotAllowed { app, .. }
+            | SsoError::RefusedBefore { app, .. }
+            | SsoError::Skipped { app, .. } => app,
         }
     }
 
@@ -176,13 +209,41 @@ impl SsoError {
             SsoError::Unreachable { .. } => "app_unreachable",
             SsoError::Timeout { .. } => "app_timeout",
             SsoError::Rejected { .. } => "app_rejected_user",
-            SsoError::Csrf { .. } => "app_csrf",
             SsoError::RateLimited { .. } => "app_rate_limited",
             SsoError::BadApiKey { .. } => "app_bad_api_key",
             SsoError::NoCredentials { .. } => "no_credentials",
             SsoError::Unexpected { .. } => "app_unexpected_answer",
             SsoError::Config { .. } => "app_misconfigured",
+            SsoError::NotAllowed { .. } => "app_user_not_allowed",
+            SsoError::RefusedBefore { .. } => "app_refused_recently",
+            SsoError::Skipped { .. } => "app_skipped",
         }
+    }
+}
+
+/// What a person reads on the portal next to an app whose SSO failed (no server-side URL, no
+/// configuration detail: those are for the debug area).
+pub fn failure_in_words(app: &str, code: &str) -> String {
+    match code {
+        "app_unreachable" | "app_timeout" | "app_skipped" => {
+            format!("{app} did not answer when you signed in, so you are not signed into it yet.")
+        }
+        "app_rejected_user" | "app_refused_recently" => {
+            format!("{app} did not accept your sign-in: your account there has another password, or does not exist.")
+        }
+        "app_user_not_allowed" => {
+            format!("{app} does not let your account in, so Usher did not sign you in there; ask your administrator.")
+        }
+        "no_credentials" if app == "Plex" => {
+            "You did not sign in with Plex, so Usher has no Plex sign-in to hand over; use Sign in with Plex.".into()
+        }
+        "no_credentials" => format!(
+            "You did not sign in with anything {app} accepts (a password {app} knows, or Plex); sign in that way to be signed into {app} too."
+        ),
+        "app_rate_limited" => {
+            format!("{app} is refusing sign-ins for a few minutes; try again later.")
+        }
+        _ => format!("{app} is not set up for single sign-on correctly; ask your administrator."),
     }
 }
 
@@ -192,6 +253,11 @@ pub trait SsoApp: Send + Sync {
     fn app(&self) -> &'static str;
     /// The instance, for logs and the debug area (its server-side URL).
     fn instance(&self) -> String;
+    /// The time this instance may take to answer.
+    fn timeout(&self) -> Duration;
+    /// How long the app holds a refused sign-in against Usher (its lockout window): the same
+    /// refused credentials are not tried again within it.
+    fn lockout_window(&self) -> Duration;
     /// Signs `who` in and returns what the browser needs.
     fn sign_in<'a>(&'a self, who: &'a Identity) -> SsoFuture<'a, Grant>;
     /// Checks the configuration without signing anybody in.
@@ -207,32 +273,56 @@ pub struct Outcome {
     pub elapsed: Duration,
 }
 
+/// How a sign-in treats the apps' memory ([`guard::Guard`]): a login skips apps that are down
+/// and credentials refused a moment ago; the admin's Test tries the app whatever happened.
+#[derive(Clone)]
+pub struct Care {
+    pub guard: Arc<guard::Guard>,
+    /// How long an app that is down is skipped before its first background check.
+    pub down_wait: Duration,
+}
+
 /// Signs `who` into every app at once: each under `per_app`, all under `overall`. Apps still
 /// running at the deadline are abandoned and reported as timed out; the order of the outcomes
-/// is the order of `apps`.
+/// is the order of `apps`. With `care`, apps the guard says to skip are not contacted, and
+/// every result teaches the guard.
 pub async fn run(
     apps: &[Arc<dyn SsoApp>],
     who: Arc<Identity>,
     per_app: Duration,
     overall: Duration,
+    care: Option<&Care>,
 ) -> Vec<Outcome> {
     let start = Instant::now();
     let deadline = tokio::time::Instant::now() + overall;
     let mut set = tokio::task::JoinSet::new();
+    let mut results: Vec<Option<(Result<Grant, SsoError>, Duration)>> =
+        apps.iter().map(|_| None).collect();
     for (index, app) in apps.iter().enumerate() {
+        let skip = care.and_then(|c| {
+            c.guard
+                .skip(app.as_ref())
+                .or_else(|| c.guard.refused_before(app.as_ref(), &who))
+        });
+        if let Some(e) = skip {
+            results[index] = Some((Err(e), Duration::ZERO));
+            continue;
+        }
         let app = app.clone();
         let who = who.clone();
+        let care = care.cloned();
         set.spawn(async move {
             let began = Instant::now();
             let result = match tokio::time::timeout(per_app, app.sign_in(&who)).await {
                 Ok(result) => result,
                 Err(_) => Err(timeout_error(app.as_ref(), per_app)),
             };
+            if let Some(c) = care {
+                c.guard.learn(&app, &who, &result, c.down_wait);
+            }
             (index, result, began.elapsed())
         });
     }
-    let mut results: Vec<Option<(Result<Grant, SsoError>, Duration)>> =
-        apps.iter().map(|_| None).collect();
     while let Ok(Some(joined)) = tokio::time::timeout_at(deadline, set.join_next()).await {
         match joined {
             Ok((index, result, elapsed)) => results[index] = Some((result, elapsed)),
@@ -243,8 +333,13 @@ pub async fn run(
     apps.iter()
         .zip(results)
         .map(|(app, done)| {
-            let (result, elapsed) = done
-                .unwrap_or_else(|| (Err(timeout_error(app.as_ref(), overall)), start.elapsed()));
+            let (result, elapsed) = done.unwrap_or_else(|| {
+                let abandoned = Err(timeout_error(app.as_ref(), overall));
+                if let Some(c) = care {
+                    c.guard.learn(app, &who, &abandoned, c.down_wait);
+                }
+                (abandoned, start.elapsed())
+            });
             Outcome {
                 app: app.app(),
                 instance: app.instance(),
@@ -293,6 +388,7 @@ impl Fallback {
             email: Some(self.username.clone()),
             password: Some(self.password.clone()),
             plex_token: None,
+            plex_id: None,
         }
     }
 }

@@ -148,4 +148,5 @@ impl Ombi {
     }
 }
 
-sso_app!(Ombi);
+// No lockout on failed Ombi sign-ins is known (spec §9); a refusal is still not repeated for 5 min.
+sso_app!(Ombi, lockout_window = std::time::Duration::from_secs(300));

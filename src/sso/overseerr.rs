@@ -149,4 +149,9 @@ impl Overseerr {
     }
 }
 
-sso_app!(Overseerr);
+// No lockout on failed Overseerr sign-ins is known (spec §10.1); a refusal is still not repeated for
+// 5 min.
+sso_app!(
+    Overseerr,
+    lockout_window = std::time::Duration::from_secs(300)
+);

@@ -1,11 +1,17 @@
-//! Tautulli SSO: `POST {url}/auth/signin` (spec §8.1), passing Tautulli's CSRF rule (≥ 2.17.1)
-//! with the instance's API key as `X-Api-Key`, or through the csrf-token of `GET /auth/login`.
-//! The browser gets `tautulli_token_<uuid>` (uuid from the answer) on the instance's path.
+//! Tautulli SSO: `POST {url}/auth/signin` (spec §8.1) with the instance's API key as `X-Api-Key`
+//! (which passes Tautulli's CSRF rule, ≥ 2.17.1). The browser gets `tautulli_token_<uuid>` (uuid
+//! from the answer) on the instance's path.
+//!
+//! It must never post credentials Tautulli would refuse: every refusal counts against Usher's
+//! address, and Tautulli locks an address out after 10 in 5 minutes — for everyone signing in
+//! through Usher. So it first asks Tautulli's API whether the person can sign in at all (its
+//! admin login, or a Plex user it lets in), and without an API key it does not try.
 
 use std::time::Duration;
 
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
+use serde_json::Value;
 
 use super::{
     password_of, response_cookies, retry_after, Check, CookiePlan, Grant, Identity, SsoError,
@@ -66,27 +72,88 @@ impl Tautulli {
         })
     }
 
-    /// The CSRF token and session cookie from the login page (the path without an API key).
-    async fn csrf(&self) -> Result<(String, String), SsoError> {
-        let resp = self
-            .up
-            .send(self.up.http.get(self.up.url("/auth/login")))
-            .await?;
+    /// One Tautulli API v2 command (`{url}/api/v2?apikey=…&cmd=…`): its `response.data`.
+    async fn api(
+        &self,
+        key: &SecretString,
+        cmd: &str,
+        extra: &[(&str, &str)],
+    ) -> Result<Value, SsoError> {
+        let mut query = vec![("apikey", key.expose_secret()), ("cmd", cmd)];
+        query.extend_from_slice(extra);
+        let req = self.up.http.get(self.up.url("/api/v2")).query(&query);
+        let resp = self.up.send(req).await?;
         if !resp.status().is_success() {
-            return Err(self.up.unexpected_status(resp.status()));
+            return Err(self
+                .up
+                .unexpected(format!("its API answered HTTP {} to {cmd}", resp.status())));
         }
-        let session: Vec<String> = response_cookies(&resp)
-            .iter()
-            .filter(|c| c.name().starts_with("tautulli_session"))
-            .map(|c| format!("{}={}", c.name(), c.value()))
-            .collect();
-        let page = resp
-            .text()
-            .await
-            .map_err(|_| self.up.unexpected("the login page could not be read"))?;
-        let token = meta_content(&page, "csrf-token")
-            .ok_or_else(|| self.up.unexpected("the login page has no csrf-token"))?;
-        Ok((token, session.join("; ")))
+        let mut body: Value = self.up.json(resp).await?;
+        if body["response"]["result"] != "success" {
+            let said = body["response"]["message"].as_str().unwrap_or_default();
+            return Err(if said.to_ascii_lowercase().contains("apikey") {
+                self.up.bad_api_key()
+            } else {
+                self.up.unexpected(format!("its API refused {cmd}: {said}"))
+            });
+        }
+        Ok(body["response"]["data"].take())
+    }
+
+    /// Whether Tautulli would let `who` in, asked through its API before any credentials are
+    /// posted (spec §8.2): a refused sign-in counts against Usher's address, and after 10 of
+    /// them in 5 minutes Tautulli locks everybody signing in through Usher out. Answers the API
+    /// key to sign in with.
+    async fn would_let_in(&self, who: &Identity) -> Result<&SecretString, SsoError> {
+        let Some(key) = &self.api_key else {
+            return Err(self.not_allowed(who, "no API key is set (sso.tautulli.api_key), so Usher cannot ask Tautulli who may sign in, and every refused sign-in would count towards Tautulli locking out Usher's address"));
+        };
+        let settings = self.api(key, "get_settings", &[("key", "General")]).await?;
+        if who.plex_token.is_none() {
+            // A password is only ever Tautulli's own admin login (HTTP_USERNAME/HTTP_PASSWORD).
+            let admin_login = settings["http_username"].as_str().unwrap_or_default();
+            let has_password = settings["http_password"]
+                .as_str()
+                .is_some_and(|p| !p.is_empty());
+            return if has_password && !admin_login.is_empty() && admin_login == who.username {
+                Ok(key)
+            } else {
+                Err(self.not_allowed(who, "they signed in with a password, and Tautulli takes a password only for its own admin login (Settings / Web Interface); anyone else must sign in with Plex"))
+            };
+        }
+        let plex_admin = truthy(&settings["http_plex_admin"]);
+        let guests = truthy(&settings["allow_guest_access"]);
+        let users = self.api(key, "get_users", &[]).await?;
+        let user = users
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|u| is_person(u, who));
+        let Some(user) = user else {
+            return Err(self.not_allowed(who, "their Plex account is not in Tautulli's user list (Tautulli lists the people your Plex server is shared with; Users / Refresh users)"));
+        };
+        if plex_admin && truthy(&user["is_admin"]) {
+            return Ok(key);
+        }
+        if !truthy(&user["allow_guest"]) {
+            return Err(self.not_allowed(
+                who,
+                "Allow Guest Access is off for them in Tautulli (Users / Edit user)",
+            ));
+        }
+        if !guests {
+            return Err(self.not_allowed(who, "Tautulli's Allow Guest Access is off (Settings / Web Interface / Allow Guest Access)"));
+        }
+        Ok(key)
+    }
+
+    fn not_allowed(&self, who: &Identity, reason: &str) -> SsoError {
+        SsoError::NotAllowed {
+            app: APP,
+            url: self.up.base.to_string(),
+            user: who.username.clone(),
+            reason: reason.into(),
+        }
     }
 
     async fn sign_in_inner(&self, who: &Identity) -> Result<Grant, SsoError> {
@@ -98,39 +165,26 @@ impl Tautulli {
                 String::new(),
             ),
         };
+        let key = self.would_let_in(who).await?;
         let form = [
             ("username", username.as_str()),
             ("password", password.as_str()),
             ("token", token.as_str()),
             ("remember_me", "1"),
         ];
-        let mut req = self
+        // The exact API key passes Tautulli's CSRF check (≥ 2.17.1).
+        let req = self
             .up
             .http
             .post(self.up.url("/auth/signin"))
             .header(reqwest::header::ACCEPT, "application/json")
+            .header("X-Api-Key", key.expose_secret())
             .form(&form);
-        match &self.api_key {
-            Some(key) => req = req.header("X-Api-Key", key.expose_secret()),
-            None => {
-                let (csrf, session) = self.csrf().await?;
-                req = req.header("X-CSRF-Token", csrf);
-                if !session.is_empty() {
-                    req = req.header(reqwest::header::COOKIE, session);
-                }
-            }
-        }
         let resp = self.up.send(req).await?;
         match resp.status().as_u16() {
             200 => {}
             401 => return Err(self.up.rejected(&who.username)),
-            403 if self.api_key.is_some() => return Err(self.up.bad_api_key()),
-            403 => {
-                return Err(SsoError::Csrf {
-                    app: APP,
-                    url: self.up.base.to_string(),
-                })
-            }
+            403 => return Err(self.up.bad_api_key()),
             429 => {
                 return Err(SsoError::RateLimited {
                     app: APP,
@@ -214,39 +268,40 @@ impl Tautulli {
     }
 }
 
-sso_app!(Tautulli);
+// Tautulli locks an address out for 5 minutes after 10 failed sign-ins within 5 minutes
+// (HTTP_RATE_LIMIT_*): a refusal is not repeated within those 10 minutes.
+sso_app!(Tautulli, lockout_window = Duration::from_secs(600));
 
-/// The `content` of `<meta name="{name}" content="…">`, attributes in any order.
-fn meta_content(page: &str, name: &str) -> Option<String> {
-    page.split("<meta").skip(1).find_map(|tag| {
-        let tag = &tag[..tag.find('>')?];
-        let has_name = attr(tag, "name").is_some_and(|n| n == name);
-        has_name.then(|| attr(tag, "content")).flatten()
-    })
+/// A Tautulli flag as its API gives it: 0/1, true/false, or "0"/"1".
+fn truthy(v: &Value) -> bool {
+    match v {
+        Value::Bool(b) => *b,
+        Value::Number(n) => n.as_i64() != Some(0),
+        Value::String(s) => !matches!(s.trim(), "" | "0" | "false"),
+        _ => false,
+    }
 }
 
-fn attr(tag: &str, name: &str) -> Option<String> {
-    let start = tag.find(&format!("{name}=\""))? + name.len() + 2;
-    let len = tag[start..].find('"')?;
-    Some(tag[start..start + len].to_string())
+/// Whether a user of Tautulli's list is `who`: by Plex account id, else by name or e-mail.
+fn is_person(user: &Value, who: &Identity) -> bool {
+    let id = match &user["user_id"] {
+        Value::Number(n) => n.as_i64(),
+        Value::String(s) => s.trim().parse().ok(),
+        _ => None,
+    };
+    if let (Some(id), Some(plex_id)) = (id, who.plex_id) {
+        return id == plex_id;
+    }
+    let same = |field: &str, mine: Option<&str>| {
+        let theirs = user[field].as_str().unwrap_or_default();
+        !theirs.is_empty() && mine.is_some_and(|m| m.eq_ignore_ascii_case(theirs))
+    };
+    same("username", Some(&who.username)) || same("email", who.email.as_deref())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn csrf_meta_is_found_in_any_attribute_order() {
-        let page =
-            r#"<head><meta charset="utf-8"><meta content="abc123" name="csrf-token"></head>"#;
-        assert_eq!(meta_content(page, "csrf-token").as_deref(), Some("abc123"));
-        let page = r#"<meta name="csrf-token" content="x-y">"#;
-        assert_eq!(meta_content(page, "csrf-token").as_deref(), Some("x-y"));
-        assert_eq!(
-            meta_content("<meta name=\"other\" content=\"1\">", "csrf-token"),
-            None
-        );
-    }
 
     #[test]
     fn browser_path_defaults_to_the_url_path() {

@@ -15,7 +15,7 @@ use crate::e2e_proxies::nginx_wrap;
 use crate::support::browser::Browser;
 use crate::support::echo::spawn_echo;
 use crate::support::fake_apps::pms::FakePms;
-use crate::support::fake_apps::tautulli::{FakeTautulli, TautulliConfig};
+use crate::support::fake_apps::tautulli::{FakeTautulli, TautulliConfig, TautulliUser};
 use crate::support::fake_plex::seeded;
 use crate::support::nginx::Nginx;
 use crate::support::plex_app::PlexApp;
@@ -26,7 +26,11 @@ async fn plex_and_tautulli_sso_through_nginx_in_a_real_browser() {
     let friend = plex.fake.account(seeded::FRIEND_A);
     let pms = FakePms::start(seeded::MACHINE_A, vec![friend.token.clone()]).await;
     let tautulli = FakeTautulli::start(TautulliConfig {
-        plex_tokens: vec![friend.token.clone()],
+        users: vec![TautulliUser::guest(
+            seeded::FRIEND_A,
+            "friendly",
+            &friend.token,
+        )],
         ..Default::default()
     })
     .await;

@@ -36,6 +36,7 @@ mod proxy_config;
 mod rules;
 mod session_cookies;
 mod sso_apps;
+mod sso_care;
 mod sso_login;
 mod sso_records;
 mod ui_admin;

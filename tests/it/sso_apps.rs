@@ -15,7 +15,7 @@ use usher::sso::{run, Fallback, Identity, SsoApp, SsoError};
 use crate::support::fake_apps::jellyfin::{FakeJellyfin, JellyfinConfig};
 use crate::support::fake_apps::ombi::{FakeOmbi, OmbiConfig, OmbiUser};
 use crate::support::fake_apps::overseerr::{FakeOverseerr, OverseerrConfig, OverseerrUser};
-use crate::support::fake_apps::tautulli::{FakeTautulli, TautulliConfig};
+use crate::support::fake_apps::tautulli::{FakeTautulli, TautulliConfig, TautulliUser};
 use crate::support::fake_apps::{down_url, random_hex, HANG};
 use crate::support::PASSWORD;
 
@@ -27,6 +27,7 @@ fn person(name: &str, password: Option<&str>, plex_token: Option<&str>) -> Ident
         email: Some(format!("{name}@example.com")),
         password: password.map(|p| SecretString::from(p.to_string())),
         plex_token: plex_token.map(|t| SecretString::from(t.to_string())),
+        plex_id: None,
     }
 }
 
@@ -59,32 +60,30 @@ async fn tautulli_with_its_api_key_gives_a_path_scoped_httponly_cookie() {
         fake.issued(c.value.expose_secret()),
         "the cookie holds the token Tautulli issued"
     );
-    let seen = fake.server.control.seen();
-    assert_eq!(seen.len(), 1, "no login-page round trip with an API key");
-    assert_eq!(seen[0].headers["x-api-key"], fake.config.api_key.as_str());
-    // The token never shows in Debug output (logs).
-    assert!(!format!("{grant:?}").contains(c.value.expose_secret()));
-}
-
-#[tokio::test]
-async fn tautulli_without_an_api_key_passes_csrf_through_the_login_page() {
-    let fake = FakeTautulli::start(TautulliConfig::default()).await;
-    let app = Tautulli::new(&fake.base_url(), None, None, None, TIMEOUT).unwrap();
-    let grant = app
-        .sign_in(&person("alice", Some(PASSWORD), None))
-        .await
-        .expect("signed in via csrf");
-    assert!(fake.issued(grant.cookies[0].value.expose_secret()));
+    // Tautulli's API is asked first (who may sign in), then the key passes its CSRF check.
     let seen = fake.server.control.seen();
     assert_eq!(
         seen.iter()
             .map(|s| format!("{} {}", s.method, s.path))
             .collect::<Vec<_>>(),
-        ["GET /tautulli/auth/login", "POST /tautulli/auth/signin"]
+        ["GET /tautulli/api/v2", "POST /tautulli/auth/signin"]
     );
-    assert!(seen[1].headers.contains_key("x-csrf-token"));
-    let cookie = seen[1].headers["cookie"].to_str().unwrap();
-    assert!(cookie.starts_with(&fake.session_cookie_name()), "{cookie}");
+    assert_eq!(seen[1].headers["x-api-key"], fake.config.api_key.as_str());
+    // The token never shows in Debug output (logs).
+    assert!(!format!("{grant:?}").contains(c.value.expose_secret()));
+}
+
+#[tokio::test]
+async fn tautulli_without_an_api_key_posts_nothing() {
+    let fake = FakeTautulli::start(TautulliConfig::default()).await;
+    let app = Tautulli::new(&fake.base_url(), None, None, None, TIMEOUT).unwrap();
+    let e = app
+        .sign_in(&person("alice", Some(PASSWORD), None))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), "app_user_not_allowed", "{e}");
+    assert!(e.to_string().contains("sso.tautulli.api_key"), "{e}");
+    assert!(fake.server.control.seen().is_empty(), "nothing was asked");
 }
 
 #[tokio::test]
@@ -110,6 +109,7 @@ async fn tautulli_failures_are_named() {
         TIMEOUT,
     )
     .unwrap();
+    // The admin login with a wrong password is posted (Tautulli's own login name), and refused.
     for _ in 0..2 {
         let e = app
             .sign_in(&person("alice", Some("wrong"), None))
@@ -118,18 +118,15 @@ async fn tautulli_failures_are_named() {
         assert_eq!(e.code(), "app_rejected_user", "{e}");
         assert!(e.to_string().contains("alice"), "{e}");
     }
+    assert_eq!(fake.failed_sign_ins(), 2);
     let e = app
         .sign_in(&person("alice", Some(PASSWORD), None))
         .await
         .unwrap_err();
-    assert_eq!(
-        e,
-        SsoError::RateLimited {
-            app: "Tautulli",
-            url: fake.base_url(),
-            retry_after: 120
-        }
-    );
+    let SsoError::RateLimited { retry_after, .. } = e else {
+        panic!("not rate limited: {e}");
+    };
+    assert!((1..=300).contains(&retry_after), "{retry_after}");
     let e = app.sign_in(&person("bob", None, None)).await.unwrap_err();
     assert_eq!(e.code(), "no_credentials", "{e}");
 }
@@ -138,7 +135,7 @@ async fn tautulli_failures_are_named() {
 async fn tautulli_takes_the_plex_token_when_there_is_one() {
     let plex = random_hex(10);
     let fake = FakeTautulli::start(TautulliConfig {
-        plex_tokens: vec![plex.clone()],
+        users: vec![TautulliUser::guest(2000002, "friend", &plex)],
         ..Default::default()
     })
     .await;
@@ -151,16 +148,20 @@ async fn tautulli_takes_the_plex_token_when_there_is_one() {
     )
     .unwrap();
     // A Plex friend has no Tautulli password; the token is what lets them in.
-    let grant = app
-        .sign_in(&person("friend", None, Some(&plex)))
-        .await
-        .unwrap();
+    let friend = Identity {
+        plex_id: Some(2000002),
+        ..person("friend", None, Some(&plex))
+    };
+    let grant = app.sign_in(&friend).await.unwrap();
     assert!(fake.issued(grant.cookies[0].value.expose_secret()));
-    let e = app
-        .sign_in(&person("stranger", None, Some("not-a-known-token")))
-        .await
-        .unwrap_err();
-    assert_eq!(e.code(), "app_rejected_user");
+    // Someone Tautulli does not list is not posted at all.
+    let stranger = Identity {
+        plex_id: Some(2000099),
+        ..person("stranger", None, Some("not-a-known-token"))
+    };
+    let e = app.sign_in(&stranger).await.unwrap_err();
+    assert_eq!(e.code(), "app_user_not_allowed");
+    assert_eq!(fake.failed_sign_ins(), 0);
 }
 
 #[tokio::test]
@@ -194,7 +195,7 @@ async fn two_tautulli_instances_get_their_own_cookie_on_their_own_path() {
         ),
     ];
     let who = Arc::new(person("alice", Some(PASSWORD), None));
-    let outcomes = run(&apps, who, TIMEOUT, TIMEOUT).await;
+    let outcomes = run(&apps, who, TIMEOUT, TIMEOUT, None).await;
     let cookies: Vec<_> = outcomes
         .iter()
         .map(|o| o.result.as_ref().expect("both sign in").cookies[0].clone())
@@ -497,6 +498,7 @@ async fn a_dead_or_hanging_app_costs_only_its_own_sso() {
         who.clone(),
         Duration::from_millis(500),
         Duration::from_secs(5),
+        None,
     )
     .await;
     // The stuck app would hold the login for HANG; its own timeout ends it.
@@ -515,11 +517,77 @@ async fn a_dead_or_hanging_app_costs_only_its_own_sso() {
         who,
         Duration::from_secs(30),
         Duration::from_millis(300),
+        None,
     )
     .await;
     assert!(began.elapsed() < HANG / 2, "took {:?}", began.elapsed());
     assert_eq!(
         outcomes[0].result.as_ref().unwrap_err().code(),
         "app_timeout"
+    );
+}
+
+#[tokio::test]
+async fn tautulli_is_asked_first_and_only_people_it_lets_in_are_posted() {
+    let (admin_token, friend_token, locked_token) =
+        (random_hex(10), random_hex(10), random_hex(10));
+    let users = vec![
+        TautulliUser {
+            is_admin: true,
+            allow_guest: false,
+            ..TautulliUser::guest(1000001, "owner", &admin_token)
+        },
+        TautulliUser::guest(2000002, "friend", &friend_token),
+        TautulliUser {
+            allow_guest: false,
+            ..TautulliUser::guest(2000003, "locked", &locked_token)
+        },
+    ];
+    let plex = |name: &str, id: i64, token: &str| Identity {
+        plex_id: Some(id),
+        ..person(name, None, Some(token))
+    };
+    let try_as = |cfg: TautulliConfig, who: Identity| async move {
+        let fake = FakeTautulli::start(cfg).await;
+        let key = key(&fake.config.api_key);
+        let app = Tautulli::new(&fake.base_url(), key, None, None, TIMEOUT).unwrap();
+        let result = app.sign_in(&who).await.map(|_| ()).map_err(|e| e.code());
+        (result, fake.sign_in_posts(), fake.failed_sign_ins())
+    };
+    let cfg = |guests: bool, plex_admin: bool| TautulliConfig {
+        users: users.clone(),
+        allow_guest_access: guests,
+        plex_admin,
+        ..Default::default()
+    };
+    // The Plex admin with Allow Plex Admin, and a friend with guest access: posted, let in.
+    assert_eq!(
+        try_as(cfg(false, true), plex("owner", 1000001, &admin_token)).await,
+        (Ok(()), 1, 0)
+    );
+    assert_eq!(
+        try_as(cfg(true, true), plex("friend", 2000002, &friend_token)).await,
+        (Ok(()), 1, 0)
+    );
+    // Refused by Tautulli's rules, so never posted: guest access off for them, or globally,
+    // or Allow Plex Admin off for the admin (who then needs guest access like anyone).
+    for (config, who) in [
+        (cfg(true, true), plex("locked", 2000003, &locked_token)),
+        (cfg(false, true), plex("friend", 2000002, &friend_token)),
+        (cfg(true, false), plex("owner", 1000001, &admin_token)),
+    ] {
+        assert_eq!(
+            try_as(config, who).await,
+            (Err("app_user_not_allowed"), 0, 0)
+        );
+    }
+    // A password is only ever Tautulli's own admin login (`alice` here), never a Plex user's.
+    assert_eq!(
+        try_as(cfg(true, true), person("friend", Some("hunter2"), None)).await,
+        (Err("app_user_not_allowed"), 0, 0)
+    );
+    assert_eq!(
+        try_as(cfg(true, true), person("alice", Some(PASSWORD), None)).await,
+        (Ok(()), 1, 0)
     );
 }

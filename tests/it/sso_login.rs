@@ -10,10 +10,11 @@ use reqwest::Response;
 use serde_json::{json, Value};
 
 use crate::api_login::{attr, set_settings};
+use crate::sso_care::app_row;
 use crate::support::fake_apps::jellyfin::{FakeJellyfin, JellyfinConfig};
 use crate::support::fake_apps::ombi::{FakeOmbi, OmbiConfig, OmbiUser};
 use crate::support::fake_apps::overseerr::{FakeOverseerr, OverseerrConfig, OverseerrUser};
-use crate::support::fake_apps::tautulli::{FakeTautulli, TautulliConfig};
+use crate::support::fake_apps::tautulli::{FakeTautulli, TautulliConfig, TautulliUser};
 use crate::support::fake_apps::{down_url, random_hex, HANG};
 use crate::support::fake_plex::seeded;
 use crate::support::plex_app::PlexApp;
@@ -30,16 +31,20 @@ struct Apps {
 
 impl Apps {
     async fn start(plex_token: Option<&str>) -> Apps {
-        let plex_tokens: Vec<String> = plex_token.into_iter().map(str::to_string).collect();
+        // Tautulli's admin login is alice's; the Plex friend is a guest there.
+        let users: Vec<TautulliUser> = plex_token
+            .map(|t| TautulliUser::guest(seeded::FRIEND_A, "friendly", t))
+            .into_iter()
+            .collect();
         Apps {
             tautulli: FakeTautulli::start(TautulliConfig {
-                plex_tokens: plex_tokens.clone(),
+                users: users.clone(),
                 ..Default::default()
             })
             .await,
             tautulli_4k: FakeTautulli::start(TautulliConfig {
                 root: String::new(),
-                plex_tokens,
+                users,
                 ..Default::default()
             })
             .await,
@@ -222,6 +227,7 @@ async fn a_dead_or_hanging_app_costs_only_its_own_sso_never_the_login() {
             "sso.timeout_seconds": 2,
             "sso.tautulli.enabled": true,
             "sso.tautulli.url": stuck.base_url(),
+            "sso.tautulli.api_key": stuck.config.api_key,
             "sso.ombi.enabled": true,
             "sso.ombi.url": down_url().await,
         }),
@@ -241,15 +247,7 @@ async fn a_dead_or_hanging_app_costs_only_its_own_sso_never_the_login() {
 
     let (status, debug) = app.get_json(&client, "/api/v2/sso/debug").await;
     assert_eq!(status, 200, "{debug}");
-    let row = |name: &str| {
-        debug["apps"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|r| r["app"] == name)
-            .unwrap()
-            .clone()
-    };
+    let row = |name: &str| app_row(&debug, name);
     let ombi = row("ombi");
     assert_eq!(ombi["url"], false);
     assert_eq!(ombi["last"][0]["error_code"], "app_unreachable");
@@ -276,15 +274,7 @@ async fn the_debug_area_names_each_failure_and_only_admins_see_others() {
     let client = app.client();
     assert_eq!(app.login(&client, "alice", PASSWORD).await.status(), 200);
     let (_, debug) = app.get_json(&client, "/api/v2/sso/debug").await;
-    let row = |d: &Value, name: &str| {
-        d["apps"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|r| r["app"] == name)
-            .unwrap()
-            .clone()
-    };
+    let row = app_row;
 
     let ombi = row(&debug, "ombi");
     assert_eq!(

@@ -159,6 +159,9 @@ async fn an_admin_manages_users_in_the_browser() {
     assert_eq!(carol.group_id, 3);
     assert_eq!(carol.email.as_deref(), Some("carol@example.com"));
     browser.find("tr[data-user=\"carol\"]").await;
+    // The reloaded page says what happened.
+    let said = wait_text_in(&browser, "#page-status", "Added carol").await;
+    assert_eq!(said, "Added carol: they can sign in now.");
 
     // The same name again: refused next to the username field, nothing created.
     let before = app.core.store.list_users().await.unwrap().len();

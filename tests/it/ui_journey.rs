@@ -11,7 +11,7 @@ use fantoccini::Locator;
 
 use crate::plex_browser::popup_of;
 use crate::support::browser::Browser;
-use crate::support::fake_apps::tautulli::{FakeTautulli, TautulliConfig};
+use crate::support::fake_apps::tautulli::{FakeTautulli, TautulliConfig, TautulliUser};
 use crate::support::fake_plex::seeded::{FRIEND_A, MACHINE_A, OWNER};
 use crate::support::fake_plex::{FakePlex, FakePlexSeed};
 use crate::support::TestApp;
@@ -117,9 +117,13 @@ async fn sign_out(browser: &Browser, app: &TestApp) {
 #[tokio::test]
 async fn the_whole_journey_from_setup_to_a_friend_on_a_phone() {
     let fake = FakePlex::start(FakePlexSeed::standard()).await;
-    // Tautulli lets the friend in with their Plex token, as with "Use Plex.tv for sign-in".
+    // Tautulli lists the friend with guest access allowed: their Plex token lets them in.
     let tautulli = FakeTautulli::start(TautulliConfig {
-        plex_tokens: vec![fake.account(FRIEND_A).token],
+        users: vec![TautulliUser::guest(
+            FRIEND_A,
+            "friendly",
+            &fake.account(FRIEND_A).token,
+        )],
         ..TautulliConfig::default()
     })
     .await;

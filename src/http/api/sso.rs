@@ -99,6 +99,9 @@ pub struct TestBody {
     pub password: Option<String>,
     #[serde(default)]
     pub plex_token: Option<String>,
+    /// The Plex account id to look the person up by (Tautulli's user list).
+    #[serde(default)]
+    pub plex_id: Option<i64>,
 }
 
 /// `POST /api/v2/sso/test/{app}`: tries one app with the given credentials; nobody is signed
@@ -122,6 +125,7 @@ pub async fn test(
         email: body.email,
         password: body.password.map(SecretString::from),
         plex_token: body.plex_token.map(SecretString::from),
+        plex_id: body.plex_id,
     };
     let outcomes = core.sso_test(&app, identity).await;
     let results: Vec<Value> = outcomes.iter().map(outcome_json).collect();

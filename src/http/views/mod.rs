@@ -83,6 +83,8 @@ struct TabTile {
     icon: Option<String>,
     initial: String,
     new_window: bool,
+    /// Why Usher could not sign the person into this tab's app, in words.
+    sso_failed: Option<String>,
 }
 
 /// Tiles under one category heading (empty name: no category).
@@ -302,6 +304,7 @@ pub async fn index(
     };
     let nav = layout::Nav::new(&me, "portal");
     let tabs = core.tabs_for(me.view.group_id).await.unwrap_or_default();
+    let sso_failed = core.sso_failures_by_tab(&me.hash, &tabs).await;
     let wanted: Option<i64> = q.tab.as_deref().and_then(|t| t.parse().ok());
     let framed = wanted
         .and_then(|id| tabs.iter().find(|t| t.id == id))
@@ -339,6 +342,7 @@ pub async fn index(
                 .to_uppercase()
                 .collect(),
             new_window,
+            sso_failed: sso_failed.get(&t.id).cloned(),
         }
     };
     let mut categories: Vec<Category> = Vec::new();

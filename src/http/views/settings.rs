@@ -79,7 +79,7 @@ pub const SECTIONS: &[Section] = &[
         title: "Tautulli",
         section: "System Settings / Single Sign-On / Tautulli",
         test_app: Some("tautulli"),
-        intro: "In Tautulli turn on \"Use Plex.tv for sign-in\" (Settings / Access Control) and allow guest access for friends.",
+        intro: "Tautulli lets in two kinds of people: its own admin login (the HTTP Username and Password in Tautulli's Settings / Web Interface: give the Usher admin the same name and password), and people who sign in with Plex: the server's admin when Allow Plex Admin is on, friends when Allow Guest Access is on in Settings / Web Interface and for them on Tautulli's Users page. Usher asks Tautulli's API (the API key below) before it tries, and skips everyone else.",
     },
     Section {
         slug: "sso/ombi",
@@ -87,7 +87,7 @@ pub const SECTIONS: &[Section] = &[
         title: "Ombi",
         section: "System Settings / Single Sign-On / Ombi",
         test_app: Some("ombi"),
-        intro: "Ombi must be served under the same domain as Usher (a subdomain with cookie_domain set, or a sub-folder), and have Plex sign-in turned on.",
+        intro: "Ombi must be served under the same domain as Usher (a subdomain with cookie_domain set, or a sub-folder), and each person must already exist in Ombi: import your Plex users in Ombi's User Management settings.",
     },
     Section {
         slug: "sso/overseerr",
@@ -95,7 +95,7 @@ pub const SECTIONS: &[Section] = &[
         title: "Overseerr",
         section: "System Settings / Single Sign-On / Overseerr",
         test_app: Some("overseerr"),
-        intro: "Overseerr must be served under the same domain as Usher. Local users need the fallback user; Plex users are signed in with their Plex token.",
+        intro: "Overseerr must be served under the same domain as Usher. People who signed in with Plex are signed in with their Plex token; others with their e-mail and password (Overseerr's Enable Local Sign-In, Settings / Users), or as the fallback user when Overseerr refuses them.",
     },
     Section {
         slug: "sso/jellyfin",
@@ -103,7 +103,7 @@ pub const SECTIONS: &[Section] = &[
         title: "Jellyfin",
         section: "System Settings / Single Sign-On / Jellyfin",
         test_app: Some("jellyfin"),
-        intro: "Jellyfin accounts must have the same username and password as in Usher. Jellyfin must be served under Usher's domain to pick up the sign-in.",
+        intro: "Jellyfin accounts must have the same user name and password as in Usher. Jellyfin must be served from Usher's own host (a subdirectory such as /jellyfin/), because it reads the sign-in from the browser's storage for that origin.",
     },
 ];
 

@@ -47,6 +47,11 @@ impl Control {
         self.hang.store(true, Ordering::SeqCst);
     }
 
+    /// Answers again (the app is back).
+    pub fn unhang(&self) {
+        self.hang.store(false, Ordering::SeqCst);
+    }
+
     /// The requests seen so far.
     pub fn seen(&self) -> Vec<Seen> {
         self.seen.lock().unwrap().clone()
@@ -88,9 +93,12 @@ pub async fn serve(router: Router) -> Running {
         .expect("bind fake app");
     let addr = listener.local_addr().unwrap();
     let task = tokio::spawn(async move {
-        axum::serve(listener, router)
-            .await
-            .expect("fake app serves");
+        axum::serve(
+            listener,
+            router.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .await
+        .expect("fake app serves");
     });
     Running {
         addr,
