@@ -319,6 +319,7 @@ pub const DEFS: &[Def] = &[
         kind: Kind::Int { min: 1, max: 300 },
         default: "30",
         secret: false,
+        change: Change::CoAdmin,
         section: SSO,
         help: "When an app does not answer a sign-on (timeout or connection refused), sign-ins skip it for this long; Usher then checks it in the background, waiting twice as long after each failed check (up to 5 minutes), and signs people in again once it answers.",
     },

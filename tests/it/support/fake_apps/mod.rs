@@ -31,6 +31,8 @@ pub const HANG: Duration = Duration::from_secs(120);
 pub struct Seen {
     pub method: String,
     pub path: String,
+    /// The query string (empty when none).
+    pub query: String,
     pub headers: HeaderMap,
 }
 
@@ -111,6 +113,7 @@ async fn record_and_maybe_hang(c: Arc<Control>, req: Request, next: Next) -> Res
     c.seen.lock().unwrap().push(Seen {
         method: req.method().to_string(),
         path: req.uri().path().to_string(),
+        query: req.uri().query().unwrap_or_default().to_string(),
         headers: req.headers().clone(),
     });
     if c.hang.load(Ordering::SeqCst) {
