@@ -333,8 +333,8 @@ async fn every_generated_snippet_passes_nginx_t_and_caddy_validate() {
     }
 }
 
-/// A subdirectory snippet goes inside a server block that passes `/` to Usher; a subdomain
-/// one is a server block already. Plex's proxy.conf is written into `dir`.
+/// A subdirectory snippet goes inside a server block as it is; a subdomain one is a server
+/// block already. Plex's proxy.conf is written into `dir`.
 pub(crate) fn nginx_wrap(snippet: &str, mode: Mode, app: &str, dir: &std::path::Path) -> String {
     let snippet = if app == "plex" {
         let (block, conf) = snippet
@@ -348,13 +348,8 @@ pub(crate) fn nginx_wrap(snippet: &str, mode: Mode, app: &str, dir: &std::path::
     };
     match mode {
         Mode::Subdomain => snippet.replace("listen 80;", "listen 127.0.0.1:{{PORT}};"),
-        Mode::Subdirectory => {
-            let usher = "    location / {\n        proxy_pass http://127.0.0.1:8420;\n        \
-                         proxy_set_header Host $http_host;\n        \
-                         proxy_set_header X-Real-IP $remote_addr;\n        \
-                         proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;\n    }\n";
-            format!("server {{\n    listen 127.0.0.1:{{{{PORT}}}};\n{usher}{snippet}}}\n")
-        }
+        // The output carries Usher's `location /` itself: it goes into the server as printed.
+        Mode::Subdirectory => format!("server {{\n    listen 127.0.0.1:{{{{PORT}}}};\n{snippet}}}\n"),
     }
 }
 
