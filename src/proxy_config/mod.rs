@@ -478,7 +478,11 @@ mod tests {
         }
         let err = generate_site(&site(Proxy::Nginx, Mode::Subdomain, &["ombi,path=/x"]));
         assert!(err.unwrap_err().to_string().contains("--mode subdirectory"));
-        let err = generate_site(&site(Proxy::Traefik, Mode::Subdirectory, &["ombi", "ombi,path=/o"]));
+        let err = generate_site(&site(
+            Proxy::Traefik,
+            Mode::Subdirectory,
+            &["ombi", "ombi,path=/o"],
+        ));
         assert!(err.unwrap_err().to_string().contains("twice"));
         let err = "ombi,colour=red".parse::<App>().unwrap_err();
         assert!(err.to_string().contains("colour=red"));

@@ -153,7 +153,9 @@ pub(super) fn traefik(site: &Site, apps: &[Entry]) -> String {
     }
     s.push_str("# 1) File provider (dynamic configuration):\n");
     s.push_str(&file_provider(site, apps));
-    s.push_str("---\n# 2) The same as Docker labels (docker-compose services of the apps):\nservices:\n");
+    s.push_str(
+        "---\n# 2) The same as Docker labels (docker-compose services of the apps):\nservices:\n",
+    );
     for app in apps {
         s.push_str(&labels(site, app));
     }

@@ -349,7 +349,9 @@ pub(crate) fn nginx_wrap(snippet: &str, mode: Mode, app: &str, dir: &std::path::
     match mode {
         Mode::Subdomain => snippet.replace("listen 80;", "listen 127.0.0.1:{{PORT}};"),
         // The output carries Usher's `location /` itself: it goes into the server as printed.
-        Mode::Subdirectory => format!("server {{\n    listen 127.0.0.1:{{{{PORT}}}};\n{snippet}}}\n"),
+        Mode::Subdirectory => {
+            format!("server {{\n    listen 127.0.0.1:{{{{PORT}}}};\n{snippet}}}\n")
+        }
     }
 }
 

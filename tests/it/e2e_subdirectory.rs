@@ -58,12 +58,7 @@ async fn sign_in(c: &reqwest::Client, base: &str, name: &str) {
 }
 
 async fn location(c: &reqwest::Client, url: &str) -> (u16, String) {
-    let r = c
-        .get(url)
-        .header(ACCEPT, "text/html")
-        .send()
-        .await
-        .unwrap();
+    let r = c.get(url).header(ACCEPT, "text/html").send().await.unwrap();
     let status = r.status().as_u16();
     let location = r
         .headers()
@@ -88,10 +83,15 @@ async fn journey(base: &str, port: u16, log: impl Fn() -> String) {
     let (status, to) = location(&c, &format!("{base}/books/shelf?x=1")).await;
     assert_eq!(status, 302, "{}", log());
     assert!(
-        to.contains(&format!("rd=http%3A%2F%2F127.0.0.1%3A{port}%2Fbooks%2Fshelf")),
+        to.contains(&format!(
+            "rd=http%3A%2F%2F127.0.0.1%3A{port}%2Fbooks%2Fshelf"
+        )),
         "{to}"
     );
-    assert!(!to.contains("127.0.0.1/") && !to.contains("%2F127.0.0.1%2F"), "{to}");
+    assert!(
+        !to.contains("127.0.0.1/") && !to.contains("%2F127.0.0.1%2F"),
+        "{to}"
+    );
 
     sign_in(&c, base, "alice").await;
     for app in ["books", "tautulli"] {
@@ -113,8 +113,14 @@ async fn journey(base: &str, port: u16, log: impl Fn() -> String) {
     assert_eq!(books["headers"]["host"], host.as_str());
     let tautulli = seen_by_app(&c, &format!("{base}/tautulli/home")).await;
     assert_eq!(tautulli["headers"]["host"], host.as_str());
-    assert!(tautulli["headers"].get("x-webauth-user").is_none(), "{tautulli}");
-    assert!(tautulli["headers"].get("x-script-name").is_none(), "{tautulli}");
+    assert!(
+        tautulli["headers"].get("x-webauth-user").is_none(),
+        "{tautulli}"
+    );
+    assert!(
+        tautulli["headers"].get("x-script-name").is_none(),
+        "{tautulli}"
+    );
 }
 
 #[tokio::test]
@@ -122,7 +128,11 @@ async fn two_apps_in_subdirectories_paste_into_one_nginx_server_and_keep_the_por
     let app = TestApp::spawn().await;
     app.add_user("alice", 4).await;
     let (echo, _task) = spawn_echo().await;
-    let snippet = two_apps("nginx", &format!("http://{}", app.addr), &format!("http://{echo}"));
+    let snippet = two_apps(
+        "nginx",
+        &format!("http://{}", app.addr),
+        &format!("http://{echo}"),
+    );
     assert_eq!(snippet.matches("location / {").count(), 1, "{snippet}");
     assert_eq!(snippet.matches("location ^~ /usher-auth/").count(), 1);
     assert!(!snippet.contains("Host $host;"), "{snippet}");
@@ -135,8 +145,12 @@ async fn two_apps_in_subdirectories_through_caddy_keep_the_port() {
     let app = TestApp::spawn().await;
     app.add_user("alice", 4).await;
     let (echo, _task) = spawn_echo().await;
-    let snippet = two_apps("caddy", &format!("http://{}", app.addr), &format!("http://{echo}"))
-        .replace("example.com {", "http://127.0.0.1:{{PORT}} {");
+    let snippet = two_apps(
+        "caddy",
+        &format!("http://{}", app.addr),
+        &format!("http://{echo}"),
+    )
+    .replace("example.com {", "http://127.0.0.1:{{PORT}} {");
     let caddy = Caddy::start(&snippet).await;
     journey(&caddy.url(""), caddy.port(), || caddy.log()).await;
 }
@@ -176,7 +190,14 @@ async fn the_portal_box_for_the_tabs_as_they_are_pastes_whole_into_nginx() {
             .unwrap();
         assert_eq!(r.status(), 201, "{tab}");
     }
-    let html = admin.get(app.url("/")).send().await.unwrap().text().await.unwrap();
+    let html = admin
+        .get(app.url("/"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     let pasted = box_text(&html);
     // Each app where its tab is, header auth for the apps that sign people in from it.
     for line in [
@@ -192,11 +213,22 @@ async fn the_portal_box_for_the_tabs_as_they_are_pastes_whole_into_nginx() {
         assert!(pasted.contains(line), "{line}:\n{pasted}");
     }
     assert!(!pasted.contains("/calibre-web/"), "{pasted}");
-    assert_eq!(pasted.matches("proxy_set_header X-WEBAUTH-USER  $usher_user;").count(), 2);
+    assert_eq!(
+        pasted
+            .matches("proxy_set_header X-WEBAUTH-USER  $usher_user;")
+            .count(),
+        2
+    );
     assert_eq!(pasted.matches("location ^~ /usher-auth/").count(), 1);
-    assert!(html.contains("usher proxy-config --proxy nginx --app ombi --group 4 --domain example.com"), "{html}");
+    assert!(
+        html.contains("usher proxy-config --proxy nginx --app ombi --group 4 --domain example.com"),
+        "{html}"
+    );
 
-    assert!(pasted.contains(&format!("proxy_pass http://{listen};")), "{pasted}");
+    assert!(
+        pasted.contains(&format!("proxy_pass http://{listen};")),
+        "{pasted}"
+    );
     let served = in_one_server(&pasted);
     nginx_test_http_block(&served).unwrap_or_else(|e| panic!("nginx -t: {e}\n{served}"));
     let nginx = Nginx::start(&served).await;
@@ -205,5 +237,8 @@ async fn the_portal_box_for_the_tabs_as_they_are_pastes_whole_into_nginx() {
     assert_eq!(r.status(), 200, "Usher at /: {}", nginx.error_log());
     let (status, to) = location(&c, &nginx.url("/books/")).await;
     assert_eq!(status, 302, "{}", nginx.error_log());
-    assert!(to.contains(&format!("127.0.0.1%3A{}%2Fbooks%2F", nginx.port())), "{to}");
+    assert!(
+        to.contains(&format!("127.0.0.1%3A{}%2Fbooks%2F", nginx.port())),
+        "{to}"
+    );
 }

@@ -300,7 +300,11 @@ fn several_apps_print_the_shared_part_once_and_each_its_own_choices() {
     assert_eq!(out.matches("location @usher_login").count(), 1);
     assert_eq!(out.matches("set $usher_host $host;").count(), 1);
     assert_eq!(out.matches("X-WEBAUTH-USER  $usher_user").count(), 1);
-    assert_eq!(out.matches("X-Script-Name").count(), 2, "comment + header: {out}");
+    assert_eq!(
+        out.matches("X-Script-Name").count(),
+        2,
+        "comment + header: {out}"
+    );
     assert_eq!(out.matches("proxy_set_header Host $usher_host;").count(), 4);
     assert!(!out.contains("Host $host;"), "{out}");
 
@@ -320,7 +324,10 @@ fn several_apps_print_the_shared_part_once_and_each_its_own_choices() {
     assert!(ok);
     assert!(out.contains("\thandle /books/* {"), "{out}");
     assert!(out.contains("header_up X-Script-Name /books"), "{out}");
-    assert!(out.contains("copy_headers X-Organizr-User>X-WEBAUTH-USER"), "{out}");
+    assert!(
+        out.contains("copy_headers X-Organizr-User>X-WEBAUTH-USER"),
+        "{out}"
+    );
 
     for (args, says) in [
         (
@@ -328,8 +335,14 @@ fn several_apps_print_the_shared_part_once_and_each_its_own_choices() {
             "--app NAME,path=/x",
         ),
         (&["--app", "tautulli,colour=red"], "colour=red"),
-        (&["--app", "tautulli,path=/x", "--app", "ombi,path=/x"], "two apps at /x"),
-        (&["--app", "tautulli,path=/settings"], "Usher serves /settings"),
+        (
+            &["--app", "tautulli,path=/x", "--app", "ombi,path=/x"],
+            "two apps at /x",
+        ),
+        (
+            &["--app", "tautulli,path=/settings"],
+            "Usher serves /settings",
+        ),
     ] {
         let mut all = vec!["proxy-config", "--proxy", "nginx", "--mode", "subdirectory"];
         all.extend_from_slice(args);
@@ -349,10 +362,14 @@ fn traefik_for_several_apps_in_subdirectories() {
         mode: Mode::Subdirectory,
         usher: "http://127.0.0.1:8420".into(),
         domain: "example.com".into(),
-        apps: ["calibre-web,path=/books,header-auth", "tautulli,group=1", "ombi"]
-            .iter()
-            .map(|s| s.parse().unwrap())
-            .collect(),
+        apps: [
+            "calibre-web,path=/books,header-auth",
+            "tautulli,group=1",
+            "ombi",
+        ]
+        .iter()
+        .map(|s| s.parse().unwrap())
+        .collect(),
     };
     let text = generate_site(&site).unwrap();
     let docs = yaml_docs(&text);
@@ -379,7 +396,10 @@ fn traefik_for_several_apps_in_subdirectories() {
         "http://127.0.0.1:8420/api/v2/auth/1?redirect=1"
     );
     assert_eq!(text.matches("    usher-4:\n").count(), 1, "{text}");
-    assert!(!text.contains("passHostHeader"), "Traefik's default keeps Host and its port");
+    assert!(
+        !text.contains("passHostHeader"),
+        "Traefik's default keeps Host and its port"
+    );
     for app in ["calibre-web", "tautulli", "ombi"] {
         assert!(http["services"][app]["loadBalancer"]["servers"][0]["url"].is_string());
         assert_eq!(labels(&docs[1], app)["traefik.enable"], "true");
@@ -390,5 +410,7 @@ fn traefik_for_several_apps_in_subdirectories() {
         ],
         "/books"
     );
-    assert!(text.contains("# - ombi at /ombi/: Settings > Configuration > General > Base Url = /ombi"));
+    assert!(
+        text.contains("# - ombi at /ombi/: Settings > Configuration > General > Base Url = /ombi")
+    );
 }

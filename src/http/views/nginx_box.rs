@@ -6,9 +6,7 @@
 //! the whole paste. Tabs on other hosts get the command that prints their own server block.
 
 use crate::domain::Tab;
-use crate::proxy_config::{
-    generate_site, guess_app, App, Mode, Proxy, Site, HEADER_AUTH_APPS,
-};
+use crate::proxy_config::{generate_site, guess_app, App, Mode, Proxy, Site, HEADER_AUTH_APPS};
 
 /// Where an unknown app is assumed to listen until the admin says.
 const PLACEHOLDER_UPSTREAM: &str = "http://127.0.0.1:8080";
