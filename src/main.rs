@@ -109,9 +109,8 @@ enum Command {
     /// Print a ready reverse-proxy snippet (nginx, Caddy or Traefik) that puts one or several
     /// apps behind Usher; needs no database.
     ///
-    /// Examples: usher proxy-config --proxy caddy --app grafana --header-auth
-    ///           usher proxy-config --proxy nginx --mode subdirectory
-    ///             --app calibre-web,path=/books,header-auth --app tautulli
+    /// Example: usher proxy-config --proxy nginx --mode subdirectory --app
+    /// calibre-web,path=/books,header-auth --app tautulli
     ProxyConfig(ProxyConfigArgs),
     /// Exit 0 when the server answers /healthz (for container health checks).
     Healthcheck {

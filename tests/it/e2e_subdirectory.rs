@@ -13,9 +13,12 @@ use crate::support::nginx::{nginx_test_http_block, Nginx};
 use crate::support::process::free_port;
 use crate::support::{TestApp, PASSWORD};
 
-/// `usher proxy-config` for Calibre-Web at /books (header auth) and Tautulli at /tautulli,
-/// both answered by the echo app.
-fn two_apps(proxy: &str, usher: &str, upstream: &str) -> String {
+/// Usher with alice, the echo app, and `usher proxy-config` for Calibre-Web at /books (header
+/// auth) and Tautulli at /tautulli, both answered by the echo app.
+async fn two_apps(proxy: &str) -> (TestApp, tokio::task::JoinHandle<()>, String) {
+    let app = TestApp::spawn().await;
+    app.add_user("alice", 4).await;
+    let (echo, task) = spawn_echo().await;
     let (ok, out, err) = run_cli(&[
         "proxy-config",
         "--proxy",
@@ -23,14 +26,14 @@ fn two_apps(proxy: &str, usher: &str, upstream: &str) -> String {
         "--mode",
         "subdirectory",
         "--usher",
-        usher,
+        &format!("http://{}", app.addr),
         "--app",
-        &format!("calibre-web,path=/books,upstream={upstream},header-auth"),
+        &format!("calibre-web,path=/books,upstream=http://{echo},header-auth"),
         "--app",
-        &format!("tautulli,upstream={upstream}"),
+        &format!("tautulli,upstream=http://{echo}"),
     ]);
     assert!(ok, "{err}");
-    out
+    (app, task, out)
 }
 
 /// The output pasted as printed into one server block.
@@ -125,14 +128,7 @@ async fn journey(base: &str, port: u16, log: impl Fn() -> String) {
 
 #[tokio::test]
 async fn two_apps_in_subdirectories_paste_into_one_nginx_server_and_keep_the_port() {
-    let app = TestApp::spawn().await;
-    app.add_user("alice", 4).await;
-    let (echo, _task) = spawn_echo().await;
-    let snippet = two_apps(
-        "nginx",
-        &format!("http://{}", app.addr),
-        &format!("http://{echo}"),
-    );
+    let (_app, _echo, snippet) = two_apps("nginx").await;
     assert_eq!(snippet.matches("location / {").count(), 1, "{snippet}");
     assert_eq!(snippet.matches("location ^~ /usher-auth/").count(), 1);
     assert!(!snippet.contains("Host $host;"), "{snippet}");
@@ -142,16 +138,9 @@ async fn two_apps_in_subdirectories_paste_into_one_nginx_server_and_keep_the_por
 
 #[tokio::test]
 async fn two_apps_in_subdirectories_through_caddy_keep_the_port() {
-    let app = TestApp::spawn().await;
-    app.add_user("alice", 4).await;
-    let (echo, _task) = spawn_echo().await;
-    let snippet = two_apps(
-        "caddy",
-        &format!("http://{}", app.addr),
-        &format!("http://{echo}"),
-    )
-    .replace("example.com {", "http://127.0.0.1:{{PORT}} {");
-    let caddy = Caddy::start(&snippet).await;
+    let (_app, _echo, snippet) = two_apps("caddy").await;
+    let caddy =
+        Caddy::start(&snippet.replace("example.com {", "http://127.0.0.1:{{PORT}} {")).await;
     journey(&caddy.url(""), caddy.port(), || caddy.log()).await;
 }
 
@@ -190,14 +179,7 @@ async fn the_portal_box_for_the_tabs_as_they_are_pastes_whole_into_nginx() {
             .unwrap();
         assert_eq!(r.status(), 201, "{tab}");
     }
-    let html = admin
-        .get(app.url("/"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let (_, html, _) = crate::ui_pages::get(&admin, &app, "/").await;
     let pasted = box_text(&html);
     // Each app where its tab is, header auth for the apps that sign people in from it.
     for line in [
