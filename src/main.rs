@@ -154,10 +154,10 @@ struct ProxyConfigArgs {
     #[arg(long)]
     header_auth: bool,
     /// Where the proxy reaches Usher.
-    #[arg(long, value_name = "URL", default_value = "http://127.0.0.1:8420")]
+    #[arg(long, value_name = "URL", default_value = usher::proxy_config::DEFAULT_USHER)]
     usher: String,
     /// Your domain: apps at APP.DOMAIN (subdomain) or DOMAIN/APP/ (subdirectory).
-    #[arg(long, default_value = "example.com")]
+    #[arg(long, default_value = usher::proxy_config::DEFAULT_DOMAIN)]
     domain: String,
 }
 

@@ -95,6 +95,10 @@ impl From<&Options> for Site {
     }
 }
 
+/// `--usher` and `--domain` when not given.
+pub const DEFAULT_USHER: &str = "http://127.0.0.1:8420";
+pub const DEFAULT_DOMAIN: &str = "example.com";
+
 /// Why no snippet could be written.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ConfigError {
@@ -373,7 +377,7 @@ impl Site {
             if a.header_auth {
                 s.push_str(" --header-auth");
             }
-            return s;
+            return s + &self.non_default_places();
         }
         let mut s = format!("usher proxy-config --proxy {proxy} --mode {mode}");
         for a in &self.apps {
@@ -390,6 +394,18 @@ impl Site {
             if a.header_auth {
                 s.push_str(",header-auth");
             }
+        }
+        s + &self.non_default_places()
+    }
+
+    /// ` --usher URL --domain D` where they differ from the flags' defaults.
+    fn non_default_places(&self) -> String {
+        let mut s = String::new();
+        if self.usher != DEFAULT_USHER {
+            let _ = write!(s, " --usher {}", self.usher);
+        }
+        if self.domain != DEFAULT_DOMAIN {
+            let _ = write!(s, " --domain {}", self.domain);
         }
         s
     }
@@ -506,6 +522,15 @@ mod tests {
             .map(|a| a.parse().unwrap())
             .collect();
         assert_eq!(again, s.apps);
+        let elsewhere = Site {
+            usher: "http://usher:8420".into(),
+            domain: "home.lan".into(),
+            ..site(Proxy::Caddy, Mode::Subdomain, &["ombi"])
+        };
+        assert_eq!(
+            elsewhere.command_line(),
+            "usher proxy-config --proxy caddy --app ombi --group 4 --mode subdomain --usher http://usher:8420 --domain home.lan"
+        );
     }
 
     #[test]

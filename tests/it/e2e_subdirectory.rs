@@ -203,7 +203,9 @@ async fn the_portal_box_for_the_tabs_as_they_are_pastes_whole_into_nginx() {
     );
     assert_eq!(pasted.matches("location ^~ /usher-auth/").count(), 1);
     assert!(
-        html.contains("usher proxy-config --proxy nginx --app ombi --group 4 --domain example.com"),
+        html.contains(&format!(
+            "usher proxy-config --proxy nginx --app ombi --group 4 --mode subdomain --usher http://{listen}<"
+        )),
         "{html}"
     );
 

@@ -227,7 +227,7 @@ async fn the_portal_frames_only_the_tab_it_shows() {
     assert!(html.contains("Add these apps to nginx"), "{html}");
     // Its tabs live on hosts of their own: the command that prints each one's server block.
     assert!(
-        html.contains("usher proxy-config --proxy nginx --app grafana --group 4 --domain example.com --header-auth"),
+        html.contains("usher proxy-config --proxy nginx --app grafana --group 4 --mode subdomain --header-auth"),
         "{html}"
     );
     let (_, html, _) = get(&user, &app, "/").await;

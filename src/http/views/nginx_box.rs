@@ -106,7 +106,7 @@ pub(super) fn nginx_box(tabs: &[Tab], usher: &str, usher_host: Option<&str>) -> 
                 }
             }
             Place::Elsewhere(host) => {
-                elsewhere.push((tab.name.clone(), own_host_command(&app, &host)))
+                elsewhere.push((tab.name.clone(), own_host_command(&base, &app, &host)))
             }
         }
     }
@@ -127,16 +127,15 @@ pub(super) fn nginx_box(tabs: &[Tab], usher: &str, usher_host: Option<&str>) -> 
 }
 
 /// The command that prints the server block of an app on a host of its own.
-fn own_host_command(app: &App, host: &str) -> String {
+fn own_host_command(base: &Site, app: &App, host: &str) -> String {
     let (label, domain) = host.split_once('.').unwrap_or((host, host));
-    let mut s = format!("usher proxy-config --proxy nginx --app {}", app.app);
-    if let Some(u) = &app.upstream {
-        s.push_str(&format!(" --upstream {u}"));
-    }
-    s.push_str(&format!(" --group {} --domain {domain}", app.group));
-    if app.header_auth {
-        s.push_str(" --header-auth");
-    }
+    let site = Site {
+        mode: Mode::Subdomain,
+        domain: domain.to_string(),
+        apps: vec![app.clone()],
+        ..base.clone()
+    };
+    let mut s = site.command_line();
     if label != app.app {
         s.push_str(&format!("  (then set server_name {host})"));
     }
