@@ -1,5 +1,7 @@
 //! nginx: `auth_request` with the `error_page 401 = @usher_login` sign-in redirect, and the
-//! seed's Plex subdirectory block with its proxy.conf.
+//! seed's Plex subdirectory block with its proxy.conf. Apps in subdirectories come with Usher's
+//! `location /` and the shared lines once, so the output pastes into one server block as is;
+//! every app gets the host with the port the browser used (`$usher_host`), never bare `$host`.
 
 use std::fmt::Write as _;
 

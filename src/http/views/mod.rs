@@ -309,7 +309,8 @@ pub async fn index(
     let nginx_box = if nav.is_admin && framed.is_none() {
         let settings = core.settings();
         let usher_host = settings.public_url.as_ref().and_then(|u| u.host_str());
-        nginx_box::nginx_box(&tabs, &usher_address(&core), usher_host)
+        let usher = nginx_box::usher_address(core.config.listen);
+        nginx_box::nginx_box(&tabs, &usher, usher_host)
     } else {
         None
     };
@@ -385,17 +386,6 @@ fn frame_source(url: &str) -> String {
         }
         _ => String::new(),
     }
-}
-
-/// Where a proxy on this machine reaches Usher: its listen address (loopback for "any").
-fn usher_address(core: &Core) -> String {
-    let listen = core.config.listen;
-    let ip = if listen.ip().is_unspecified() {
-        std::net::IpAddr::from([127, 0, 0, 1])
-    } else {
-        listen.ip()
-    };
-    format!("http://{}", std::net::SocketAddr::new(ip, listen.port()))
 }
 
 /// `?token=` of the setup link.

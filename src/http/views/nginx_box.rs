@@ -5,6 +5,8 @@
 //! pasted whole into the server block. It must never print a block twice: nginx then refuses
 //! the whole paste. Tabs on other hosts get the command that prints their own server block.
 
+use std::net::{IpAddr, SocketAddr};
+
 use crate::domain::Tab;
 use crate::proxy_config::{generate_site, guess_app, App, Mode, Proxy, Site, HEADER_AUTH_APPS};
 
@@ -124,6 +126,16 @@ pub(super) fn nginx_box(tabs: &[Tab], usher: &str, usher_host: Option<&str>) -> 
         s
     };
     (!snippet.is_empty() || !elsewhere.is_empty()).then_some(NginxBox { snippet, elsewhere })
+}
+
+/// Where a proxy on this machine reaches Usher: its listen address (loopback for "any").
+pub(super) fn usher_address(listen: SocketAddr) -> String {
+    let ip = if listen.ip().is_unspecified() {
+        IpAddr::from([127, 0, 0, 1])
+    } else {
+        listen.ip()
+    };
+    format!("http://{}", SocketAddr::new(ip, listen.port()))
 }
 
 /// The command that prints the server block of an app on a host of its own.
