@@ -406,3 +406,41 @@ async fn plex_subdirectory_block_runs_in_nginx() {
         .unwrap()
         .ends_with("/plex/web/js/main.js"));
 }
+
+/// Every known app at once in subdirectories (Plex and its proxy.conf among them), each where
+/// its own `path=` puts it: the output goes into one nginx server as printed, and into Caddy.
+#[tokio::test]
+async fn all_apps_in_one_server_pass_nginx_t_and_caddy_validate() {
+    use usher::proxy_config::{generate_site, Site};
+    let apps = [
+        "grafana,path=/graphs,header-auth",
+        "nzbhydra2,path=/hydra,header-auth",
+        "calibre-web,path=/books,header-auth",
+        "tautulli,path=/stats,group=1",
+        "ombi,path=/requests",
+        "overseerr",
+        "jellyfin,path=/tv,group=998",
+        "plex",
+    ];
+    for proxy in [Proxy::Nginx, Proxy::Caddy] {
+        let site = Site {
+            proxy,
+            mode: Mode::Subdirectory,
+            usher: "http://127.0.0.1:8420".into(),
+            domain: "example.com".into(),
+            apps: apps.iter().map(|a| a.parse().unwrap()).collect(),
+        };
+        let out = generate_site(&site).unwrap();
+        match proxy {
+            Proxy::Nginx => {
+                assert_eq!(out.matches("location / {").count(), 1, "{out}");
+                let dir = tempfile::tempdir().unwrap();
+                let conf = nginx_wrap(&out, Mode::Subdirectory, "plex", dir.path());
+                crate::support::nginx::nginx_test_http_block(&conf)
+                    .unwrap_or_else(|e| panic!("nginx -t: {e}\n{conf}"));
+            }
+            _ => crate::support::caddy::caddy_validate(&out)
+                .unwrap_or_else(|e| panic!("caddy validate: {e}\n{out}")),
+        }
+    }
+}
