@@ -3,7 +3,7 @@
 
 use std::fmt::Write as _;
 
-use super::{Entry, Mode, Site, IDENTITY_HEADERS};
+use super::{Entry, Mode, Site, IDENTITY_HEADERS, USHER_PLEX_PAGES};
 
 fn caddy_copy_headers(app: &Entry) -> String {
     let mut names = Vec::new();
@@ -96,11 +96,17 @@ pub(super) fn caddy(site: &Site, apps: &[Entry]) -> String {
                     body = indent(&handler(site, app), 2),
                 );
             }
-            let _ = write!(
-                s,
-                "\thandle {{\n\t\treverse_proxy {usher} {{\n\t\t\theader_up X-Real-IP {{remote_host}}\n\t\t}}\n\t}}\n}}\n",
-                usher = site.usher_authority(),
+            let usher = format!(
+                "{{\n\t\treverse_proxy {} {{\n\t\t\theader_up X-Real-IP {{remote_host}}\n\t\t}}\n\t}}\n",
+                site.usher_authority()
             );
+            if apps.iter().any(|a| a.is_plex()) {
+                // Usher's own Plex sign-in pages: an exact path sorts before /plex/*.
+                for page in USHER_PLEX_PAGES {
+                    let _ = write!(s, "\thandle {page} {usher}");
+                }
+            }
+            let _ = write!(s, "\thandle {usher}}}\n");
         }
     }
     s

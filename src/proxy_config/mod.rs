@@ -124,6 +124,10 @@ pub(crate) const IDENTITY_HEADERS: &[&str] = &[
     "X-Organizr-Group",
 ];
 
+/// Usher's pages under `/plex/` (the Plex PIN sign-in without JavaScript): the proxy sends them
+/// to Usher, not to Plex.
+pub(crate) const USHER_PLEX_PAGES: &[&str] = &["/plex/start", "/plex/return"];
+
 /// First path segments Usher serves itself: an app there would hide Usher's pages.
 const USHER_PATHS: &[&str] = &[
     "api",

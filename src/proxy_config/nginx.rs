@@ -5,7 +5,7 @@
 
 use std::fmt::Write as _;
 
-use super::{Entry, Mode, Site, IDENTITY_HEADERS};
+use super::{Entry, Mode, Site, IDENTITY_HEADERS, USHER_PLEX_PAGES};
 
 /// `$usher_host`: the host with the port the browser used, for Usher and every app.
 const NGINX_USHER_HOST: &str = r#"    # The host nginx chose this server block by ($host: the request line's host when it has
@@ -47,8 +47,7 @@ const NGINX_AUTH_LOCATIONS: &str = r#"
 "#;
 
 /// Usher itself at `/` of the shared host: the portal, its sign-in page and API.
-const NGINX_USHER_LOCATION: &str = r#"    # Usher itself: the portal, its sign-in page and API (its cookie then covers the apps).
-    location / {
+const NGINX_USHER_LOCATION: &str = r#"    location LOCATION {
         proxy_pass USHER;
         proxy_set_header Host $usher_host;
         proxy_set_header X-Real-IP $remote_addr;
@@ -139,7 +138,13 @@ pub(super) fn nginx(site: &Site, apps: &[Entry]) -> String {
                 s.push_str(&auth);
             }
             s.push('\n');
-            s.push_str(&NGINX_USHER_LOCATION.replace("USHER", site.usher()));
+            let usher_at = |location: &str| {
+                NGINX_USHER_LOCATION
+                    .replace("USHER", site.usher())
+                    .replace("LOCATION", location)
+            };
+            s.push_str("    # Usher itself: the portal, its sign-in page and API (its cookie then covers the apps).\n");
+            s.push_str(&usher_at("/"));
             for app in apps.iter().filter(|a| !a.is_plex()) {
                 let _ = writeln!(
                     s,
@@ -150,6 +155,10 @@ pub(super) fn nginx(site: &Site, apps: &[Entry]) -> String {
                 s.push_str(&nginx_app_location(app, &format!("{}/", app.path)));
             }
             if let Some(plex) = apps.iter().find(|a| a.is_plex()) {
+                s.push_str("\n    # Usher's own Plex sign-in pages (without JavaScript) sit under /plex/: exact\n    # matches win over Plex's location.\n");
+                for page in USHER_PLEX_PAGES {
+                    s.push_str(&usher_at(&format!("= {page}")));
+                }
                 s.push('\n');
                 s.push_str(&nginx_plex(plex));
             }

@@ -226,3 +226,57 @@ async fn the_portal_box_for_the_tabs_as_they_are_pastes_whole_into_nginx() {
         "{to}"
     );
 }
+
+/// Usher's own Plex sign-in pages (`/plex/start`, `/plex/return`) live under `/plex/` too: with
+/// Plex in the same server they still reach Usher, and the rest of /plex/ reaches Plex.
+#[tokio::test]
+async fn usher_plex_pages_reach_usher_beside_plex() {
+    let app = TestApp::spawn().await;
+    let (echo, _task) = spawn_echo().await;
+    let direct = reqwest::get(app.url("/plex/start?rd=%2F")).await.unwrap();
+    let (direct_status, direct_body) = (direct.status(), direct.text().await.unwrap());
+    for proxy in ["nginx", "caddy"] {
+        let (ok, out, err) = run_cli(&[
+            "proxy-config",
+            "--proxy",
+            proxy,
+            "--mode",
+            "subdirectory",
+            "--usher",
+            &format!("http://{}", app.addr),
+            "--app",
+            &format!("plex,upstream=http://{echo}"),
+        ]);
+        assert!(ok, "{err}");
+        let dir = tempfile::tempdir().unwrap();
+        let (nginx, caddy) = if proxy == "nginx" {
+            let conf = crate::e2e_proxies::nginx_wrap(
+                &out,
+                usher::proxy_config::Mode::Subdirectory,
+                "plex",
+                dir.path(),
+            );
+            (Some(Nginx::start(&conf).await), None)
+        } else {
+            let sites = out.replace("example.com {", "http://127.0.0.1:{{PORT}} {");
+            (None, Some(Caddy::start(&sites).await))
+        };
+        let url = |path: &str| match (&nginx, &caddy) {
+            (Some(n), _) => n.url(path),
+            (_, Some(c)) => c.url(path),
+            _ => unreachable!(),
+        };
+        let c = no_redirects();
+        let r = c.get(url("/plex/start?rd=%2F")).send().await.unwrap();
+        assert_eq!(r.status(), direct_status, "{proxy}");
+        assert_eq!(
+            r.text().await.unwrap(),
+            direct_body,
+            "{proxy}: Usher's page"
+        );
+        if proxy == "nginx" {
+            let plex = seen_by_app(&c, &url("/plex/web/index.html")).await;
+            assert_eq!(plex["path"], "/web/index.html", "{plex}");
+        }
+    }
+}
