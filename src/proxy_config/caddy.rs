@@ -106,7 +106,7 @@ pub(super) fn caddy(site: &Site, apps: &[Entry]) -> String {
                     let _ = write!(s, "\thandle {page} {usher}");
                 }
             }
-            let _ = write!(s, "\thandle {usher}}}\n");
+            let _ = writeln!(s, "\thandle {usher}}}");
         }
     }
     s
