@@ -113,10 +113,11 @@ enum Command {
         #[command(subcommand)]
         source: ImportSource,
     },
-    /// Print a ready reverse-proxy snippet (nginx, Caddy or Traefik) that puts an app behind
-    /// Usher; needs no database.
+    /// Print a ready reverse-proxy snippet (nginx, Caddy or Traefik) that puts one or several
+    /// apps behind Usher; needs no database.
     ///
-    /// Example: usher proxy-config --proxy caddy --app grafana --header-auth
+    /// Example: usher proxy-config --proxy nginx --mode subdirectory --app
+    /// calibre-web,path=/books,header-auth --app tautulli
     ProxyConfig(ProxyConfigArgs),
     /// Exit 0 when the server answers /healthz (for container health checks).
     Healthcheck {
@@ -130,33 +131,72 @@ enum Command {
 
 #[derive(Args, Debug)]
 struct ProxyConfigArgs {
-    /// The reverse proxy in front of the app.
+    /// The reverse proxy in front of the apps.
     #[arg(long, value_enum)]
     proxy: usher::proxy_config::Proxy,
-    /// App name: grafana, nzbhydra2, calibre-web, plex, tautulli, ombi, overseerr, jellyfin, or
-    /// any other name with --upstream.
-    #[arg(long)]
-    app: String,
-    /// Where the proxy reaches the app [default: the known app's usual port on 127.0.0.1]
+    /// An app to put behind Usher; repeat it for several apps (the shared part is printed once).
+    /// APP is a name (grafana, nzbhydra2, calibre-web, plex, tautulli, ombi, overseerr,
+    /// jellyfin, or any other name with an upstream), optionally followed by its own choices:
+    /// NAME,path=/books,upstream=URL,group=N,header-auth.
+    /// Example: --app calibre-web,path=/books,header-auth --app tautulli
+    #[arg(long, required = true, value_name = "APP")]
+    app: Vec<String>,
+    /// With one --app: where it lives on Usher's host (subdirectory mode) [default: /APP]
+    #[arg(long, value_name = "PATH")]
+    path: Option<String>,
+    /// With one --app: where the proxy reaches it [default: the known app's usual port on
+    /// 127.0.0.1]
     #[arg(long, value_name = "URL")]
     upstream: Option<String>,
     /// Highest group let in: 0 Admin, 1 Co-Admin, 2 Super User, 3 Power User, 4 User,
-    /// 998 anyone signed in, 999 everyone.
-    #[arg(long, default_value_t = 4)]
-    group: i64,
+    /// 998 anyone signed in, 999 everyone; for every --app that does not say group=N
+    /// [default: 4]
+    #[arg(long)]
+    group: Option<i64>,
     /// `subdomain` (app.example.com) or `subdirectory` (example.com/app/).
     #[arg(long, value_enum, default_value = "subdomain")]
     mode: usher::proxy_config::Mode,
-    /// Pass the signed-in person to the app in X-WEBAUTH-USER/-EMAIL/-GROUP (Grafana,
-    /// NZBHydra2, Calibre-Web); client-sent identity headers are always stripped.
+    /// With one --app: pass the signed-in person to it in X-WEBAUTH-USER/-EMAIL/-GROUP
+    /// (Grafana, NZBHydra2, Calibre-Web); client-sent identity headers are always stripped.
     #[arg(long)]
     header_auth: bool,
     /// Where the proxy reaches Usher.
-    #[arg(long, value_name = "URL", default_value = "http://127.0.0.1:8420")]
+    #[arg(long, value_name = "URL", default_value = usher::proxy_config::DEFAULT_USHER)]
     usher: String,
     /// Your domain: apps at APP.DOMAIN (subdomain) or DOMAIN/APP/ (subdirectory).
-    #[arg(long, default_value = "example.com")]
+    #[arg(long, default_value = usher::proxy_config::DEFAULT_DOMAIN)]
     domain: String,
+}
+
+/// The apps of `usher proxy-config`: each `--app` with its own parts, the single-app flags
+/// added to a lone `--app`.
+fn proxy_site(a: &ProxyConfigArgs) -> anyhow::Result<usher::proxy_config::Site> {
+    use usher::proxy_config::App;
+    let single_flags = a.path.is_some() || a.upstream.is_some() || a.header_auth;
+    if a.app.len() > 1 && single_flags {
+        anyhow::bail!(
+            "--path, --upstream and --header-auth go with one --app; for several, give each its own: --app NAME,path=/x,upstream=URL,header-auth"
+        );
+    }
+    let mut apps = Vec::new();
+    for spec in &a.app {
+        let mut app: App = spec.parse()?;
+        let says_group = spec.split(',').any(|p| p.trim().starts_with("group="));
+        if let (Some(g), false) = (a.group, says_group) {
+            app.group = g;
+        }
+        app.path = a.path.clone().or(app.path);
+        app.upstream = a.upstream.clone().or(app.upstream);
+        app.header_auth |= a.header_auth;
+        apps.push(app);
+    }
+    Ok(usher::proxy_config::Site {
+        proxy: a.proxy,
+        mode: a.mode,
+        usher: a.usher.clone(),
+        domain: a.domain.clone(),
+        apps,
+    })
 }
 
 #[derive(Subcommand, Debug)]
@@ -328,17 +368,8 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::ProxyConfig(a) => {
-            let opts = usher::proxy_config::Options {
-                proxy: a.proxy,
-                app: a.app.clone(),
-                upstream: a.upstream.clone(),
-                group: a.group,
-                mode: a.mode,
-                header_auth: a.header_auth,
-                usher: a.usher.clone(),
-                domain: a.domain.clone(),
-            };
-            print!("{}", usher::proxy_config::generate(&opts)?);
+            let site = proxy_site(a)?;
+            print!("{}", usher::proxy_config::generate_site(&site)?);
             Ok(ExitCode::SUCCESS)
         }
         Command::Healthcheck { url, store } => {

@@ -274,3 +274,233 @@ async fn moving_an_sso_app_forgets_its_stored_secrets() {
         );
     }
 }
+
+#[tokio::test]
+async fn the_sso_test_button_is_the_admins() {
+    let app = TestApp::spawn().await;
+    let admin = app.signed_in("root", 0).await;
+    let co = app.signed_in("co", 1).await;
+    let body = json!({"username": "alice", "password": PASSWORD});
+    let (status, b) = send(
+        &app,
+        &co,
+        "POST",
+        "/api/v2/sso/test/ombi",
+        Some(body.clone()),
+    )
+    .await;
+    assert_eq!(status, 403, "{b}");
+    assert_error(&b, "forbidden");
+    let (status, b) = send(&app, &admin, "POST", "/api/v2/sso/test/ombi", Some(body)).await;
+    assert_eq!(status, 200, "{b}");
+}
+
+#[tokio::test]
+async fn settings_pages_show_the_admins_fields_read_only_to_a_co_admin() {
+    let app = TestApp::spawn().await;
+    let admin = app.signed_in("root", 0).await;
+    let co = app.signed_in("co", 1).await;
+    let (status, html, _) = get(&co, &app, "/settings/sso/jellyfin").await;
+    assert_eq!(status, 200);
+    assert!(html.contains(r#"id="admin-only-note""#), "{html}");
+    assert!(html.contains("only the Admin (group 0) may change them"));
+    let url_input = input_tag(&html, "f-sso-jellyfin-url");
+    assert!(url_input.contains("disabled"), "{url_input}");
+    assert!(!html.contains(r#"id="save-settings""#), "nothing to save");
+    assert!(!html.contains(r#"id="sso-test""#), "no Test button");
+    assert!(html.contains(r#"id="sso-test-admin-only""#));
+    // The Retrieve buttons send the owner's token: not there for a Co-Admin.
+    let (_, html, _) = get(&co, &app, "/settings/main/authentication").await;
+    assert!(!html.contains("retrieve-plex-token"), "{html}");
+    assert!(input_tag(&html, "f-plex-tv_url").contains("disabled"));
+    assert!(!input_tag(&html, "f-remember_days").contains("disabled"));
+    assert!(html.contains(r#"id="save-settings""#));
+    // The Admin sees every field open.
+    let (_, html, _) = get(&admin, &app, "/settings/sso/jellyfin").await;
+    assert!(!html.contains("admin-only-note"));
+    assert!(!input_tag(&html, "f-sso-jellyfin-url").contains("disabled"));
+    assert!(html.contains(r#"id="sso-test""#));
+}
+
+#[tokio::test]
+async fn in_chromium_a_co_admin_saves_what_they_may_and_the_admin_hears_what_was_forgotten() {
+    let app = TestApp::spawn().await;
+    app.add_user("root", 0).await;
+    app.add_user("co", 1).await;
+    set(
+        &app,
+        json!({"sso.ombi.url": "http://127.0.0.1:9", "sso.ombi.token": "OMBIKEY"}),
+    )
+    .await;
+    let browser = Browser::start().await;
+    // The Co-Admin's page sends only the open fields: the read-only ones never spoil the save.
+    sign_in(&browser, &app, "co").await;
+    browser
+        .goto(&app.url("/settings/main/authentication"))
+        .await;
+    reveal(&browser, "#f-remember_days").await;
+    browser.fill("#f-remember_days", "30").await;
+    assert_eq!(save_settings(&browser).await, "Saved.");
+    assert_eq!(app.core.settings().remember_days, 30);
+    browser.screenshot("authz-co-admin-settings").await;
+    // The Admin moves Ombi without typing its key again: the page says the key is gone.
+    browser.client().delete_all_cookies().await.unwrap();
+    sign_in(&browser, &app, "root").await;
+    browser.goto(&app.url("/settings/sso/ombi")).await;
+    reveal(&browser, "#f-sso-ombi-url").await;
+    browser.fill("#f-sso-ombi-url", "http://127.0.0.1:10").await;
+    let said = save_settings(&browser).await;
+    assert!(
+        said.contains("the saved sso.ombi.token was removed: enter it again"),
+        "{said}"
+    );
+    let key = browser.find("#f-sso-ombi-token").await;
+    assert_eq!(
+        key.attr("placeholder").await.unwrap().as_deref(),
+        Some("Not set")
+    );
+    assert_eq!(stored(&app, "sso.ombi.token"), Value::Null);
+}
+
+/// The `<input …>` tag with this id.
+fn input_tag<'a>(html: &'a str, id: &str) -> &'a str {
+    let at = html
+        .find(&format!(r#"id="{id}""#))
+        .unwrap_or_else(|| panic!("no #{id}"));
+    let start = html[..at].rfind('<').unwrap();
+    let end = at + html[at..].find('>').unwrap();
+    &html[start..=end]
+}
+
+#[tokio::test]
+async fn a_co_admin_cannot_see_or_end_the_admins_sessions() {
+    let app = TestApp::spawn().await;
+    let admin = app.signed_in("root", 0).await;
+    let co = app.signed_in("co", 1).await;
+    let user = app.signed_in("alice", 4).await;
+    let root = app.core.user_by_name("root").await.unwrap();
+    let alice = app.core.user_by_name("alice").await.unwrap();
+    let admin_session = app.core.sessions_of(Some(root.id)).await.unwrap()[0].id;
+    for (method, path) in [
+        ("GET", format!("/api/v2/users/{}/sessions", root.id)),
+        ("DELETE", format!("/api/v2/users/{}/sessions", root.id)),
+        ("DELETE", format!("/api/v2/sessions/{admin_session}")),
+    ] {
+        let (status, body) = send(&app, &co, method, &path, None).await;
+        assert_eq!(status, 403, "{method} {path}: {body}");
+        assert_error(&body, "forbidden");
+    }
+    let (status, body) = send(&app, &co, "GET", "/api/v2/sessions", None).await;
+    assert_eq!(status, 200);
+    let owners: Vec<&str> = body["sessions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["username"].as_str().unwrap())
+        .collect();
+    assert!(!owners.contains(&"root"), "{owners:?}");
+    assert!(owners.contains(&"alice") && owners.contains(&"co"));
+    let (_, html, _) = get(&co, &app, "/users").await;
+    assert!(
+        !html.contains(&format!("DELETE /api/v2/sessions/{admin_session}")),
+        "the users page offers no sign-out of the Admin"
+    );
+    // The Admin is still signed in.
+    assert_eq!(app.get_json(&admin, "/api/v2/me").await.0, 200);
+    // Against a User, a Co-Admin may do all three.
+    let path = format!("/api/v2/users/{}/sessions", alice.id);
+    let (status, body) = send(&app, &co, "GET", &path, None).await;
+    assert_eq!(status, 200, "{body}");
+    let alice_session = body["sessions"][0]["id"].as_i64().unwrap();
+    let (status, _) = send(
+        &app,
+        &co,
+        "DELETE",
+        &format!("/api/v2/sessions/{alice_session}"),
+        None,
+    )
+    .await;
+    assert_eq!(status, 204);
+    assert_eq!(app.get_json(&user, "/api/v2/me").await.0, 401);
+    let (status, _) = send(&app, &co, "DELETE", &path, None).await;
+    assert_eq!(status, 200);
+    // Unknown ids stay 404.
+    let (status, _) = send(&app, &co, "DELETE", "/api/v2/sessions/999999", None).await;
+    assert_eq!(status, 404);
+    // The Admin may end the Co-Admin's sessions.
+    let co_user = app.core.user_by_name("co").await.unwrap();
+    let path = format!("/api/v2/users/{}/sessions", co_user.id);
+    let (status, _) = send(&app, &admin, "DELETE", &path, None).await;
+    assert_eq!(status, 200);
+    assert_eq!(app.get_json(&co, "/api/v2/me").await.0, 401);
+}
+
+#[tokio::test]
+async fn a_co_admin_cannot_rename_the_admin_group() {
+    let app = TestApp::spawn().await;
+    let co = app.signed_in("co", 1).await;
+    let (status, body) = send(
+        &app,
+        &co,
+        "PATCH",
+        "/api/v2/groups/0",
+        Some(json!({"name": "Former Admin"})),
+    )
+    .await;
+    assert_eq!(status, 403, "{body}");
+    assert_error(&body, "forbidden");
+    assert_eq!(app.core.group(0).await.unwrap().name, "Admin");
+    let (status, body) = send(
+        &app,
+        &co,
+        "PATCH",
+        "/api/v2/groups/4",
+        Some(json!({"name": "Friends"})),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+}
+
+#[tokio::test]
+async fn plex_default_group_refuses_administrator_groups() {
+    let app = TestApp::spawn().await;
+    let admin = app.signed_in("root", 0).await;
+    for group in [0, 1] {
+        let (status, body) =
+            patch_settings(&app, &admin, json!({"plex.default_group": group})).await;
+        assert_eq!(status, 400, "{group}: {body}");
+        assert_error(&body, "invalid_setting");
+        let why = body["error"]["fields"]["plex.default_group"]
+            .as_str()
+            .unwrap();
+        assert!(why.contains("administrator"), "{why}");
+        // The CLI is refused by the same check.
+        let refused = app
+            .core
+            .update_settings(
+                json!({"plex.default_group": group}).as_object().unwrap(),
+                &Acting::cli(),
+            )
+            .await
+            .unwrap()
+            .unwrap_err();
+        assert!(refused.contains_key("plex.default_group"), "{refused:?}");
+    }
+    assert_eq!(app.core.settings().plex.default_group, 4);
+    // The group API gives the same reason.
+    let (status, body) = send(
+        &app,
+        &admin,
+        "PATCH",
+        "/api/v2/groups/1",
+        Some(json!({"is_default": true})),
+    )
+    .await;
+    assert_eq!(status, 400, "{body}");
+    assert!(body["error"]["fields"]["is_default"]
+        .as_str()
+        .unwrap()
+        .contains("administrator"));
+    let (status, body) = patch_settings(&app, &admin, json!({"plex.default_group": 3})).await;
+    assert_eq!(status, 200, "{body}");
+}

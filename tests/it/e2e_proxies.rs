@@ -333,8 +333,8 @@ async fn every_generated_snippet_passes_nginx_t_and_caddy_validate() {
     }
 }
 
-/// A subdirectory snippet goes inside a server block that passes `/` to Usher; a subdomain
-/// one is a server block already. Plex's proxy.conf is written into `dir`.
+/// A subdirectory snippet goes inside a server block as it is; a subdomain one is a server
+/// block already. Plex's proxy.conf is written into `dir`.
 pub(crate) fn nginx_wrap(snippet: &str, mode: Mode, app: &str, dir: &std::path::Path) -> String {
     let snippet = if app == "plex" {
         let (block, conf) = snippet
@@ -348,12 +348,9 @@ pub(crate) fn nginx_wrap(snippet: &str, mode: Mode, app: &str, dir: &std::path::
     };
     match mode {
         Mode::Subdomain => snippet.replace("listen 80;", "listen 127.0.0.1:{{PORT}};"),
+        // The output carries Usher's `location /` itself: it goes into the server as printed.
         Mode::Subdirectory => {
-            let usher = "    location / {\n        proxy_pass http://127.0.0.1:8420;\n        \
-                         proxy_set_header Host $http_host;\n        \
-                         proxy_set_header X-Real-IP $remote_addr;\n        \
-                         proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;\n    }\n";
-            format!("server {{\n    listen 127.0.0.1:{{{{PORT}}}};\n{usher}{snippet}}}\n")
+            format!("server {{\n    listen 127.0.0.1:{{{{PORT}}}};\n{snippet}}}\n")
         }
     }
 }
@@ -408,4 +405,42 @@ async fn plex_subdirectory_block_runs_in_nginx() {
         .to_str()
         .unwrap()
         .ends_with("/plex/web/js/main.js"));
+}
+
+/// Every known app at once in subdirectories (Plex and its proxy.conf among them), each where
+/// its own `path=` puts it: the output goes into one nginx server as printed, and into Caddy.
+#[tokio::test]
+async fn all_apps_in_one_server_pass_nginx_t_and_caddy_validate() {
+    use usher::proxy_config::{generate_site, Site};
+    let apps = [
+        "grafana,path=/graphs,header-auth",
+        "nzbhydra2,path=/hydra,header-auth",
+        "calibre-web,path=/books,header-auth",
+        "tautulli,path=/stats,group=1",
+        "ombi,path=/requests",
+        "overseerr",
+        "jellyfin,path=/tv,group=998",
+        "plex",
+    ];
+    for proxy in [Proxy::Nginx, Proxy::Caddy] {
+        let site = Site {
+            proxy,
+            mode: Mode::Subdirectory,
+            usher: "http://127.0.0.1:8420".into(),
+            domain: "example.com".into(),
+            apps: apps.iter().map(|a| a.parse().unwrap()).collect(),
+        };
+        let out = generate_site(&site).unwrap();
+        match proxy {
+            Proxy::Nginx => {
+                assert_eq!(out.matches("location / {").count(), 1, "{out}");
+                let dir = tempfile::tempdir().unwrap();
+                let conf = nginx_wrap(&out, Mode::Subdirectory, "plex", dir.path());
+                crate::support::nginx::nginx_test_http_block(&conf)
+                    .unwrap_or_else(|e| panic!("nginx -t: {e}\n{conf}"));
+            }
+            _ => crate::support::caddy::caddy_validate(&out)
+                .unwrap_or_else(|e| panic!("caddy validate: {e}\n{out}")),
+        }
+    }
 }

@@ -17,6 +17,7 @@ mod e2e_forwarding;
 mod e2e_nginx;
 mod e2e_proxies;
 mod e2e_sso;
+mod e2e_subdirectory;
 mod hardening;
 mod import_organizr;
 mod instances;

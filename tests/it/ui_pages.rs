@@ -225,7 +225,11 @@ async fn the_portal_frames_only_the_tab_it_shows() {
     // The admin sees how to put the apps behind nginx; the user does not.
     let (_, html, _) = get(&admin, &app, "/").await;
     assert!(html.contains("Add these apps to nginx"), "{html}");
-    assert!(html.contains("auth_request"), "{html}");
+    // Its tabs live on hosts of their own: the command that prints each one's server block.
+    assert!(
+        html.contains("usher proxy-config --proxy nginx --app grafana --group 4 --mode subdomain --header-auth"),
+        "{html}"
+    );
     let (_, html, _) = get(&user, &app, "/").await;
     assert!(!html.contains("Add these apps to nginx"), "{html}");
 }

@@ -20,6 +20,7 @@ use crate::core::Core;
 pub mod account;
 pub mod admin;
 pub mod layout;
+mod nginx_box;
 pub mod plex;
 pub mod settings;
 pub mod sso;
@@ -100,12 +101,6 @@ struct Framed {
     url: String,
 }
 
-/// "Add this app to nginx" for an admin.
-struct Hint {
-    name: String,
-    snippet: String,
-}
-
 #[derive(Template)]
 #[template(path = "index.html")]
 struct IndexPage {
@@ -113,7 +108,7 @@ struct IndexPage {
     tabs: Vec<TabTile>,
     categories: Vec<Category>,
     framed: Option<Framed>,
-    hints: Vec<Hint>,
+    nginx_box: Option<nginx_box::NginxBox>,
 }
 
 fn page<T: Template>(status: StatusCode, t: T) -> Response {
@@ -314,10 +309,13 @@ pub async fn index(
             name: t.name.clone(),
             url: t.url.clone(),
         });
-    let hints = if nav.is_admin && framed.is_none() {
-        tabs.iter().filter_map(nginx_hint).collect()
+    let nginx_box = if nav.is_admin && framed.is_none() {
+        let settings = core.settings();
+        let usher_host = settings.public_url.as_ref().and_then(|u| u.host_str());
+        let usher = nginx_box::usher_address(core.config.listen);
+        nginx_box::nginx_box(&tabs, &usher, usher_host)
     } else {
-        Vec::new()
+        None
     };
     let tile = |t: &crate::domain::Tab| {
         let new_window = t.kind == crate::domain::TabKind::NewWindow;
@@ -364,7 +362,7 @@ pub async fn index(
             tabs: tabs.iter().map(tile).collect(),
             categories,
             framed,
-            hints,
+            nginx_box,
         },
     );
     if let Some(src) = frame_src {
@@ -392,46 +390,6 @@ fn frame_source(url: &str) -> String {
         }
         _ => String::new(),
     }
-}
-
-/// The nginx block that protects a tab's app (subdirectory form on Usher's host).
-fn nginx_hint(tab: &crate::domain::Tab) -> Option<Hint> {
-    let app: String = tab
-        .name
-        .to_lowercase()
-        .chars()
-        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
-        .collect::<String>()
-        .trim_matches('-')
-        .to_string();
-    if app.is_empty() {
-        return None;
-    }
-    let opts = crate::proxy_config::Options {
-        proxy: crate::proxy_config::Proxy::Nginx,
-        app,
-        upstream: None,
-        group: tab.group_id,
-        mode: crate::proxy_config::Mode::Subdirectory,
-        header_auth: false,
-        usher: "http://127.0.0.1:8420".into(),
-        domain: "example.com".into(),
-    };
-    // An app the generator does not know needs its address: a placeholder the admin replaces.
-    let snippet = crate::proxy_config::generate(&opts)
-        .or_else(|_| {
-            let opts = crate::proxy_config::Options {
-                upstream: Some("http://127.0.0.1:8080".into()),
-                ..opts.clone()
-            };
-            crate::proxy_config::generate(&opts)
-                .map(|s| format!("# Change 127.0.0.1:8080 to where the app listens.\n{s}"))
-        })
-        .ok()?;
-    Some(Hint {
-        name: tab.name.clone(),
-        snippet,
-    })
 }
 
 /// `?token=` of the setup link.

@@ -3,11 +3,16 @@
 //!
 //! Body: `{"method":"GET","path":"/app/x","query":"a=1","headers":{"x-webauth-user":"alice"}}`;
 //! `query` is null when absent, a header seen more than once is an array of its values.
+//!
+//! A path ending in `/redirect` is answered like an app sending someone to its sign-in page
+//! (Tautulli's CherryPy does this): a 302 whose Location is built from the Host header it got,
+//! `http://HOST/PREFIX/auth/login` — so a proxy that drops the port shows in the redirect.
 #![allow(dead_code)] // each test binary uses a different part of the support code
 
 use std::net::SocketAddr;
 
-use axum::http::{HeaderMap, Method, Uri};
+use axum::http::{header, HeaderMap, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
 use axum::{Json, Router};
 use serde_json::{Map, Value};
 use tokio::task::JoinHandle;
@@ -25,13 +30,24 @@ pub async fn spawn_echo() -> (SocketAddr, JoinHandle<()>) {
     (addr, handle)
 }
 
-async fn echo(method: Method, uri: Uri, headers: HeaderMap) -> Json<Value> {
-    Json(serde_json::json!({
+async fn echo(method: Method, uri: Uri, headers: HeaderMap) -> Response {
+    let body = Json(serde_json::json!({
         "method": method.as_str(),
         "path": uri.path(),
         "query": uri.query(),
         "headers": headers_json(&headers),
-    }))
+    }));
+    match uri.path().strip_suffix("/redirect") {
+        Some(prefix) => {
+            let host = headers
+                .get(header::HOST)
+                .and_then(|h| h.to_str().ok())
+                .unwrap_or("");
+            let location = format!("http://{host}{prefix}/auth/login");
+            (StatusCode::FOUND, [(header::LOCATION, location)], body).into_response()
+        }
+        None => body.into_response(),
+    }
 }
 
 /// Header names are already lowercase in `HeaderMap`; non-UTF-8 values are converted lossily.

@@ -1,0 +1,282 @@
+//! Usher and several apps behind one proxy on a non-standard port, each app in a subdirectory
+//! (one with another name than the app's), exactly as `usher proxy-config` and the portal's
+//! "Add these apps to nginx" box print them: pasted as is, nginx (and Caddy) accept it, every
+//! redirect keeps the port, and a header-auth app at /books signs the person in.
+
+use reqwest::header::{ACCEPT, LOCATION};
+use serde_json::{json, Value};
+
+use crate::proxy_config::run_cli;
+use crate::support::caddy::Caddy;
+use crate::support::echo::spawn_echo;
+use crate::support::nginx::{nginx_test_http_block, Nginx};
+use crate::support::process::free_port;
+use crate::support::{TestApp, PASSWORD};
+
+/// Usher with alice, the echo app, and `usher proxy-config` for Calibre-Web at /books (header
+/// auth) and Tautulli at /tautulli, both answered by the echo app.
+async fn two_apps(proxy: &str) -> (TestApp, tokio::task::JoinHandle<()>, String) {
+    let app = TestApp::spawn().await;
+    app.add_user("alice", 4).await;
+    let (echo, task) = spawn_echo().await;
+    let (ok, out, err) = run_cli(&[
+        "proxy-config",
+        "--proxy",
+        proxy,
+        "--mode",
+        "subdirectory",
+        "--usher",
+        &format!("http://{}", app.addr),
+        "--app",
+        &format!("calibre-web,path=/books,upstream=http://{echo},header-auth"),
+        "--app",
+        &format!("tautulli,upstream=http://{echo}"),
+    ]);
+    assert!(ok, "{err}");
+    (app, task, out)
+}
+
+/// The output pasted as printed into one server block.
+fn in_one_server(snippet: &str) -> String {
+    format!("server {{\n    listen 127.0.0.1:{{{{PORT}}}};\n{snippet}}}\n")
+}
+
+fn no_redirects() -> reqwest::Client {
+    reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+/// Signs `name` in through the proxy at `base` (Usher at /), keeping the cookie in `c`.
+async fn sign_in(c: &reqwest::Client, base: &str, name: &str) {
+    let r = c
+        .post(format!("{base}/api/v2/login"))
+        .json(&json!({"username": name, "password": PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "sign-in through the proxy");
+}
+
+async fn location(c: &reqwest::Client, url: &str) -> (u16, String) {
+    let r = c.get(url).header(ACCEPT, "text/html").send().await.unwrap();
+    let status = r.status().as_u16();
+    let location = r
+        .headers()
+        .get(LOCATION)
+        .map(|l| l.to_str().unwrap().to_string())
+        .unwrap_or_default();
+    (status, location)
+}
+
+/// What the signed-in person's request reaches the echo app with.
+async fn seen_by_app(c: &reqwest::Client, url: &str) -> Value {
+    let r = c.get(url).send().await.unwrap();
+    assert_eq!(r.status(), 200, "{url}");
+    r.json::<Value>().await.unwrap()
+}
+
+/// Everything a person meets through the proxy at `base` (port `port`).
+async fn journey(base: &str, port: u16, log: impl Fn() -> String) {
+    let c = no_redirects();
+    let host = format!("127.0.0.1:{port}");
+    // Not signed in: to Usher's sign-in page on the same host and port, and back afterwards.
+    let (status, to) = location(&c, &format!("{base}/books/shelf?x=1")).await;
+    assert_eq!(status, 302, "{}", log());
+    assert!(
+        to.contains(&format!(
+            "rd=http%3A%2F%2F127.0.0.1%3A{port}%2Fbooks%2Fshelf"
+        )),
+        "{to}"
+    );
+    assert!(
+        !to.contains("127.0.0.1/") && !to.contains("%2F127.0.0.1%2F"),
+        "{to}"
+    );
+
+    sign_in(&c, base, "alice").await;
+    for app in ["books", "tautulli"] {
+        // The app builds its redirect from the Host it got: the port must be in it.
+        let (status, to) = location(&c, &format!("{base}/{app}/redirect")).await;
+        assert_eq!(status, 302, "{app}: {}", log());
+        assert_eq!(to, format!("http://{host}/{app}/auth/login"), "{app}");
+        // The subdirectory without its slash goes to it, port kept.
+        let (status, to) = location(&c, &format!("{base}/{app}")).await;
+        assert!([301, 302, 308].contains(&status), "{app}: {status}");
+        // Absolute with the port (nginx), or relative (Caddy): the browser keeps the port.
+        let kept = to.ends_with(&format!("{host}/{app}/")) || to == format!("/{app}/");
+        assert!(kept, "{app}: {to}");
+    }
+    let books = seen_by_app(&c, &format!("{base}/books/shelf")).await;
+    assert_eq!(books["path"], "/books/shelf");
+    assert_eq!(books["headers"]["x-webauth-user"], "alice", "{books}");
+    assert_eq!(books["headers"]["x-script-name"], "/books", "{books}");
+    assert_eq!(books["headers"]["host"], host.as_str());
+    let tautulli = seen_by_app(&c, &format!("{base}/tautulli/home")).await;
+    assert_eq!(tautulli["headers"]["host"], host.as_str());
+    assert!(
+        tautulli["headers"].get("x-webauth-user").is_none(),
+        "{tautulli}"
+    );
+    assert!(
+        tautulli["headers"].get("x-script-name").is_none(),
+        "{tautulli}"
+    );
+}
+
+#[tokio::test]
+async fn two_apps_in_subdirectories_paste_into_one_nginx_server_and_keep_the_port() {
+    let (_app, _echo, snippet) = two_apps("nginx").await;
+    assert_eq!(snippet.matches("location / {").count(), 1, "{snippet}");
+    assert_eq!(snippet.matches("location ^~ /usher-auth/").count(), 1);
+    assert!(!snippet.contains("Host $host;"), "{snippet}");
+    let nginx = Nginx::start(&in_one_server(&snippet)).await;
+    journey(&nginx.url(""), nginx.port(), || nginx.error_log()).await;
+}
+
+#[tokio::test]
+async fn two_apps_in_subdirectories_through_caddy_keep_the_port() {
+    let (_app, _echo, snippet) = two_apps("caddy").await;
+    let caddy =
+        Caddy::start(&snippet.replace("example.com {", "http://127.0.0.1:{{PORT}} {")).await;
+    journey(&caddy.url(""), caddy.port(), || caddy.log()).await;
+}
+
+/// The text of the portal's nginx box, as the admin copies it from the page.
+fn box_text(html: &str) -> String {
+    let start = html.find("<pre>").expect("the box has a block") + "<pre>".len();
+    let end = start + html[start..].find("</pre>").unwrap();
+    html[start..end]
+        .replace("&quot;", "\"")
+        .replace("&#34;", "\"")
+        .replace("&#x27;", "'")
+        .replace("&#39;", "'")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&amp;", "&")
+}
+
+#[tokio::test]
+async fn the_portal_box_for_the_tabs_as_they_are_pastes_whole_into_nginx() {
+    // The box names the address Usher listens on: a real port, so the paste needs no edit.
+    let listen = format!("127.0.0.1:{}", free_port());
+    let app = TestApp::spawn_with(|c| c.listen = listen.parse().unwrap()).await;
+    let admin = app.signed_in("root", 0).await;
+    for tab in [
+        json!({"name": "Calibre-Web", "url": "/books/", "group_id": 4}),
+        json!({"name": "Tautulli", "url": "/tautulli/home", "group_id": 1}),
+        json!({"name": "Grafana", "url": "/grafana/", "group_id": 4}),
+        json!({"name": "Wiki", "url": "/wiki/", "group_id": 4, "type": "new_window"}),
+        json!({"name": "Requests", "url": "https://ombi.example.com/", "group_id": 4}),
+    ] {
+        let r = admin
+            .post(app.url("/api/v2/tabs"))
+            .json(&tab)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 201, "{tab}");
+    }
+    let (_, html, _) = crate::ui_pages::get(&admin, &app, "/").await;
+    let pasted = box_text(&html);
+    // Each app where its tab is, header auth for the apps that sign people in from it.
+    for line in [
+        "location /books/ {",
+        "proxy_set_header X-Script-Name /books;",
+        "proxy_pass http://127.0.0.1:8083;",
+        "location /tautulli/ {",
+        "auth_request /usher-auth/1;",
+        "location /grafana/ {",
+        "location /wiki/ {",
+        "# Change http://127.0.0.1:8080 (proxy_pass of wiki) to where the app listens.",
+    ] {
+        assert!(pasted.contains(line), "{line}:\n{pasted}");
+    }
+    assert!(!pasted.contains("/calibre-web/"), "{pasted}");
+    assert_eq!(
+        pasted
+            .matches("proxy_set_header X-WEBAUTH-USER  $usher_user;")
+            .count(),
+        2
+    );
+    assert_eq!(pasted.matches("location ^~ /usher-auth/").count(), 1);
+    assert!(
+        html.contains(&format!(
+            "usher proxy-config --proxy nginx --app ombi --group 4 --mode subdomain --usher http://{listen}<"
+        )),
+        "{html}"
+    );
+
+    assert!(
+        pasted.contains(&format!("proxy_pass http://{listen};")),
+        "{pasted}"
+    );
+    let served = in_one_server(&pasted);
+    nginx_test_http_block(&served).unwrap_or_else(|e| panic!("nginx -t: {e}\n{served}"));
+    let nginx = Nginx::start(&served).await;
+    let c = no_redirects();
+    let r = c.get(nginx.url("/login")).send().await.unwrap();
+    assert_eq!(r.status(), 200, "Usher at /: {}", nginx.error_log());
+    let (status, to) = location(&c, &nginx.url("/books/")).await;
+    assert_eq!(status, 302, "{}", nginx.error_log());
+    assert!(
+        to.contains(&format!("127.0.0.1%3A{}%2Fbooks%2F", nginx.port())),
+        "{to}"
+    );
+}
+
+/// Usher's own Plex sign-in pages (`/plex/start`, `/plex/return`) live under `/plex/` too: with
+/// Plex in the same server they still reach Usher, and the rest of /plex/ reaches Plex.
+#[tokio::test]
+async fn usher_plex_pages_reach_usher_beside_plex() {
+    let app = TestApp::spawn().await;
+    let (echo, _task) = spawn_echo().await;
+    let direct = reqwest::get(app.url("/plex/start?rd=%2F")).await.unwrap();
+    let (direct_status, direct_body) = (direct.status(), direct.text().await.unwrap());
+    for proxy in ["nginx", "caddy"] {
+        let (ok, out, err) = run_cli(&[
+            "proxy-config",
+            "--proxy",
+            proxy,
+            "--mode",
+            "subdirectory",
+            "--usher",
+            &format!("http://{}", app.addr),
+            "--app",
+            &format!("plex,upstream=http://{echo}"),
+        ]);
+        assert!(ok, "{err}");
+        let dir = tempfile::tempdir().unwrap();
+        let (nginx, caddy) = if proxy == "nginx" {
+            let conf = crate::e2e_proxies::nginx_wrap(
+                &out,
+                usher::proxy_config::Mode::Subdirectory,
+                "plex",
+                dir.path(),
+            );
+            (Some(Nginx::start(&conf).await), None)
+        } else {
+            let sites = out.replace("example.com {", "http://127.0.0.1:{{PORT}} {");
+            (None, Some(Caddy::start(&sites).await))
+        };
+        let url = |path: &str| match (&nginx, &caddy) {
+            (Some(n), _) => n.url(path),
+            (_, Some(c)) => c.url(path),
+            _ => unreachable!(),
+        };
+        let c = no_redirects();
+        let r = c.get(url("/plex/start?rd=%2F")).send().await.unwrap();
+        assert_eq!(r.status(), direct_status, "{proxy}");
+        assert_eq!(
+            r.text().await.unwrap(),
+            direct_body,
+            "{proxy}: Usher's page"
+        );
+        if proxy == "nginx" {
+            let plex = seen_by_app(&c, &url("/plex/web/index.html")).await;
+            assert_eq!(plex["path"], "/web/index.html", "{plex}");
+        }
+    }
+}
