@@ -385,6 +385,7 @@ async fn a_co_admin_cannot_see_or_end_the_admins_sessions() {
         ("GET", format!("/api/v2/users/{}/sessions", root.id)),
         ("DELETE", format!("/api/v2/users/{}/sessions", root.id)),
         ("DELETE", format!("/api/v2/sessions/{admin_session}")),
+        ("GET", format!("/api/v2/sso/debug?user={}", root.id)),
     ] {
         let (status, body) = send(&app, &co, method, &path, None).await;
         assert_eq!(status, 403, "{method} {path}: {body}");
@@ -407,7 +408,16 @@ async fn a_co_admin_cannot_see_or_end_the_admins_sessions() {
     );
     // The Admin is still signed in.
     assert_eq!(app.get_json(&admin, "/api/v2/me").await.0, 200);
-    // Against a User, a Co-Admin may do all three.
+    // Against a User, a Co-Admin may do all of these.
+    let (status, body) = send(
+        &app,
+        &co,
+        "GET",
+        &format!("/api/v2/sso/debug?user={}", alice.id),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
     let path = format!("/api/v2/users/{}/sessions", alice.id);
     let (status, body) = send(&app, &co, "GET", &path, None).await;
     assert_eq!(status, 200, "{body}");

@@ -82,6 +82,11 @@ pub async fn debug(
         ));
     }
     let user = user_of(&core, target).await?;
+    if !own && !crate::domain::group::may_manage(me.view.group_id, user.group_id) {
+        return Err(ApiError::forbidden(
+            "a Co-Admin may not look at the Admin's SSO",
+        ));
+    }
     let rows = core
         .sso_debug(&user, own.then_some((&me.hash, &headers)))
         .await?;
