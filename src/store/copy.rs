@@ -73,10 +73,10 @@ pub enum CopyError {
     #[error("the {side} database has no table `{table}` (is it an Usher database?)")]
     MissingTable { side: &'static str, table: &'static str },
     #[error(
-        "the target already holds data ({rows} rows in `{table}`): copy into an empty database \
-         (a new PostgreSQL database or a new SQLite file); nothing was written"
+        "the target already holds data (rows in {tables}): copy into an empty database (a new \
+         PostgreSQL database or a new SQLite file); nothing was written"
     )]
-    TargetNotEmpty { table: &'static str, rows: i64 },
+    TargetNotEmpty { tables: String },
     #[error(
         "table `{table}` has other columns in the source than in the target (run the same Usher \
          version on both)"
@@ -314,11 +314,18 @@ async fn count_rows(conn: &mut sqlx::AnyConnection) -> Result<RowCounts, sqlx::E
 
 /// Refuses a target holding data; clears the rows the migrations seeded.
 async fn make_room(dest: &mut Transaction<'static, Any>) -> Result<(), CopyError> {
-    for (table, rows) in count_rows(dest).await?.0 {
-        let seeded = TABLES.iter().any(|t| t.name == table && t.seeded_by_migrations);
-        if rows > 0 && !seeded {
-            return Err(CopyError::TargetNotEmpty { table, rows });
-        }
+    let holding: Vec<String> = count_rows(dest)
+        .await?
+        .0
+        .into_iter()
+        .zip(TABLES)
+        .filter(|((_, rows), table)| *rows > 0 && !table.seeded_by_migrations)
+        .map(|((name, rows), _)| format!("{name}: {rows}"))
+        .collect();
+    if !holding.is_empty() {
+        return Err(CopyError::TargetNotEmpty {
+            tables: holding.join(", "),
+        });
     }
     for table in TABLES.iter().filter(|t| t.seeded_by_migrations) {
         sqlx::query(&format!("DELETE FROM {}", table.name))

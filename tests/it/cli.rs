@@ -8,6 +8,7 @@
 
 mod accounts;
 mod config;
+mod db;
 mod groups_tabs;
 mod help;
 mod serve;
