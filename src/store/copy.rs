@@ -99,6 +99,8 @@ pub enum CopyError {
     },
     #[error("{0} already exists; give a new file name")]
     FileExists(String),
+    #[error("cannot create {file}: {reason}")]
+    File { file: String, reason: String },
     #[error("the snapshot {file} does not check out: {reason}")]
     BadSnapshot { file: String, reason: String },
 }
@@ -234,9 +236,16 @@ impl Store {
     /// SQLite: `VACUUM INTO` (one read transaction, so one point in time). PostgreSQL: the same
     /// copy as `usher db copy` into the new file, read in one REPEATABLE READ snapshot.
     pub async fn backup_to(&self, file: &Path) -> Result<RowCounts, CopyError> {
-        if file.exists() {
-            return Err(CopyError::FileExists(file.display().to_string()));
+        create_private(file)?;
+        let written = self.write_snapshot(file).await;
+        if written.is_err() {
+            // The file is the one created above: nothing else to keep.
+            let _ = std::fs::remove_file(file);
         }
+        written
+    }
+
+    async fn write_snapshot(&self, file: &Path) -> Result<RowCounts, CopyError> {
         match self.backend {
             Backend::Sqlite => {
                 sqlx::query("VACUUM INTO $1")
@@ -252,6 +261,27 @@ impl Store {
             }
         }
         check_snapshot(file).await
+    }
+}
+
+/// Creates the empty snapshot file readable by its owner only: it holds password hashes and
+/// encrypted tokens. SQLite writes `VACUUM INTO` and a new database into an empty file.
+fn create_private(file: &Path) -> Result<(), CopyError> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let created = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(file);
+    match created {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            Err(CopyError::FileExists(file.display().to_string()))
+        }
+        Err(e) => Err(CopyError::File {
+            file: file.display().to_string(),
+            reason: e.to_string(),
+        }),
     }
 }
 
@@ -382,12 +412,11 @@ async fn copy_table(
             .collect::<Result<Vec<_>, _>>()?;
         batch.push(values);
         if batch.len() == per_insert {
-            insert(table.name, &list, &batch, dest).await?;
-            batch.clear();
+            insert(table.name, &list, std::mem::take(&mut batch), dest).await?;
         }
     }
     if !batch.is_empty() {
-        insert(table.name, &list, &batch, dest).await?;
+        insert(table.name, &list, batch, dest).await?;
     }
     Ok(())
 }
@@ -395,7 +424,7 @@ async fn copy_table(
 async fn insert(
     table: &str,
     list: &str,
-    batch: &[Vec<Value>],
+    batch: Vec<Vec<Value>>,
     dest: &mut Transaction<'static, Any>,
 ) -> Result<(), sqlx::Error> {
     let width = batch[0].len();
@@ -407,12 +436,12 @@ async fn insert(
         .collect();
     let sql = format!("INSERT INTO {table} ({list}) VALUES {}", tuples.join(", "));
     let mut query = sqlx::query(&sql);
-    for value in batch.iter().flatten() {
+    for value in batch.into_iter().flatten() {
         query = match value {
-            Value::Integer(v) => query.bind(*v),
-            Value::Real(v) => query.bind(*v),
-            Value::Text(v) => query.bind(v.clone()),
-            Value::Blob(v) => query.bind(v.clone()),
+            Value::Integer(v) => query.bind(v),
+            Value::Real(v) => query.bind(v),
+            Value::Text(v) => query.bind(v),
+            Value::Blob(v) => query.bind(v),
         };
     }
     query.execute(&mut **dest).await?;

@@ -226,6 +226,7 @@ async fn a_backup_taken_while_the_server_writes_restores_into_a_fresh_data_dir()
     assert!(backup.success, "{backup:?}");
     assert!(backup.stdout.contains("users"), "{backup:?}");
     assert!(written > 0, "nothing was written during the backup");
+    assert_eq!(mode(&file), 0o600, "the snapshot holds password hashes");
     // A second backup never overwrites the first.
     fails(
         usher(&["backup", "--data-dir", &dir, &file_arg]),
