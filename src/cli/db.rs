@@ -33,9 +33,7 @@ pub async fn db_command(config: &Config, action: &DbAction) -> anyhow::Result<()
         bail!("--to names the database Usher reads from; give another one");
     }
     let (from_shown, to_shown) = (redact_url(&config.database_url), redact_url(&to));
-    let source = Store::connect(&config.database_url)
-        .await
-        .with_context(|| format!("cannot open {from_shown}"))?;
+    let source = open_source(config).await?;
     let target = Store::connect(&to)
         .await
         .with_context(|| format!("cannot open {to_shown}"));
@@ -55,12 +53,26 @@ pub async fn db_command(config: &Config, action: &DbAction) -> anyhow::Result<()
     Ok(())
 }
 
+/// The store the server uses; a SQLite file that is not there is an error, not a new install.
+async fn open_source(config: &Config) -> anyhow::Result<Store> {
+    let url = &config.database_url;
+    if let Some(rest) = url.strip_prefix("sqlite://").or(url.strip_prefix("sqlite:")) {
+        let path = rest.split('?').next().unwrap_or_default();
+        if !Path::new(path).exists() {
+            bail!(
+                "no Usher database at {path}: give the --data-dir or --database-url the server uses"
+            );
+        }
+    }
+    Store::connect(url)
+        .await
+        .with_context(|| format!("cannot open {}", redact_url(url)))
+}
+
 /// Runs `usher backup FILE`.
 pub async fn backup_command(config: &Config, file: &Path) -> anyhow::Result<()> {
     let shown = redact_url(&config.database_url);
-    let store = Store::connect(&config.database_url)
-        .await
-        .with_context(|| format!("cannot open {shown}"))?;
+    let store = open_source(config).await?;
     let written = store.backup_to(file).await;
     store.close().await;
     let counts = written.with_context(|| format!("cannot back up {shown}"))?;

@@ -184,6 +184,23 @@ async fn a_target_that_holds_data_is_refused_and_left_as_it_was() {
     let web = target.client();
     assert_eq!(target.login(&web, "alice", PASSWORD).await.status(), 401);
     assert_eq!(target.login(&web, "dave", PASSWORD).await.status(), 200);
+
+    // A data directory without a database is a mistake, not an empty install to copy.
+    let empty = tempfile::tempdir().unwrap();
+    let new_file = empty.path().join("copy.db");
+    fails(
+        usher(&[
+            "db",
+            "copy",
+            "--data-dir",
+            &empty.path().display().to_string(),
+            "--to",
+            &sqlite_url(&new_file),
+        ]),
+        None,
+        &["no Usher database at", "--data-dir"],
+    );
+    assert!(!new_file.exists(), "a target was created for nothing");
 }
 
 #[tokio::test(flavor = "multi_thread")]
