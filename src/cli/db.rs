@@ -56,7 +56,10 @@ pub async fn db_command(config: &Config, action: &DbAction) -> anyhow::Result<()
 /// The store the server uses; a SQLite file that is not there is an error, not a new install.
 async fn open_source(config: &Config) -> anyhow::Result<Store> {
     let url = &config.database_url;
-    if let Some(rest) = url.strip_prefix("sqlite://").or(url.strip_prefix("sqlite:")) {
+    if let Some(rest) = url
+        .strip_prefix("sqlite://")
+        .or(url.strip_prefix("sqlite:"))
+    {
         let path = rest.split('?').next().unwrap_or_default();
         if !Path::new(path).exists() {
             bail!(

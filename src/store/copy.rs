@@ -71,7 +71,10 @@ pub enum CopyError {
     )]
     UnknownTable { side: &'static str, table: String },
     #[error("the {side} database has no table `{table}` (is it an Usher database?)")]
-    MissingTable { side: &'static str, table: &'static str },
+    MissingTable {
+        side: &'static str,
+        table: &'static str,
+    },
     #[error(
         "the target already holds data (rows in {tables}): copy into an empty database (a new \
          PostgreSQL database or a new SQLite file); nothing was written"
@@ -211,8 +214,7 @@ impl Store {
         }
         let source_counts = count_rows(&mut source).await?;
         let target_counts = count_rows(&mut dest).await?;
-        for ((table, source_rows), (_, target_rows)) in
-            source_counts.0.iter().zip(&target_counts.0)
+        for ((table, source_rows), (_, target_rows)) in source_counts.0.iter().zip(&target_counts.0)
         {
             if source_rows != target_rows {
                 return Err(CopyError::CountMismatch {
@@ -456,10 +458,11 @@ async fn advance_sequences(dest: &mut Transaction<'static, Any>) -> Result<(), C
         if !cols.iter().any(|(c, _)| c == "id") {
             continue;
         }
-        let sequence: Option<String> = sqlx::query_scalar("SELECT pg_get_serial_sequence($1, 'id')")
-            .bind(table.name)
-            .fetch_one(&mut **dest)
-            .await?;
+        let sequence: Option<String> =
+            sqlx::query_scalar("SELECT pg_get_serial_sequence($1, 'id')")
+                .bind(table.name)
+                .fetch_one(&mut **dest)
+                .await?;
         let Some(sequence) = sequence else { continue };
         let sql = format!(
             "SELECT setval($1::regclass, (SELECT COALESCE(MAX(id), 0) + 1 FROM {}), false)",

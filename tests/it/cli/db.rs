@@ -42,10 +42,7 @@ async fn populate(app: &TestApp) -> String {
     app.add_user("bob", 4).await;
     let acting = Acting::cli();
     let actor = usher::store::Actor::cli();
-    app.core
-        .rename_group(3, "Friends", &actor)
-        .await
-        .unwrap();
+    app.core.rename_group(3, "Friends", &actor).await.unwrap();
     app.core
         .create_tab(
             TabInput {
@@ -110,7 +107,10 @@ async fn an_install_moves_to_postgresql_and_back_and_serves_with_the_same_key() 
 
     // SQLite → a fresh PostgreSQL database.
     let pg = PgDatabase::create().await;
-    let out = ok(&["db", "copy", "--data-dir", &dir_arg, "--to", &pg.url], None);
+    let out = ok(
+        &["db", "copy", "--data-dir", &dir_arg, "--to", &pg.url],
+        None,
+    );
     assert!(out.contains("users"), "{out}");
     let on_pg = app_on(&pg.url, &dir).await;
     assert_same_rows(&source.core.store, &on_pg.core.store).await;
@@ -120,7 +120,9 @@ async fn an_install_moves_to_postgresql_and_back_and_serves_with_the_same_key() 
         (200, Some("alice".into()))
     );
     assert_eq!(
-        proxy_auth(&on_pg, "/api/v2/auth/Movies", "usher_session=nope").await.0,
+        proxy_auth(&on_pg, "/api/v2/auth/Movies", "usher_session=nope")
+            .await
+            .0,
         401
     );
     let web = on_pg.client();
@@ -134,7 +136,10 @@ async fn an_install_moves_to_postgresql_and_back_and_serves_with_the_same_key() 
     // Ids continue after the copied ones (PostgreSQL sequences advanced).
     let carol = on_pg.add_user("carol", 4).await;
     let old_max = source.core.store.list_users().await.unwrap();
-    assert!(old_max.iter().all(|u| u.id < carol.id), "carol got an old id");
+    assert!(
+        old_max.iter().all(|u| u.id < carol.id),
+        "carol got an old id"
+    );
 
     // PostgreSQL → a new SQLite file, and a snapshot of PostgreSQL.
     let back = tempfile::tempdir().unwrap();
@@ -145,7 +150,12 @@ async fn an_install_moves_to_postgresql_and_back_and_serves_with_the_same_key() 
     );
     let snapshot = back.path().join("pg-snapshot.db");
     let out = ok(
-        &["backup", "--database-url", &pg.url, &snapshot.display().to_string()],
+        &[
+            "backup",
+            "--database-url",
+            &pg.url,
+            &snapshot.display().to_string(),
+        ],
         None,
     );
     assert!(out.contains("users"), "{out}");
@@ -162,7 +172,6 @@ async fn an_install_moves_to_postgresql_and_back_and_serves_with_the_same_key() 
     }
     on_pg.stop().await;
 }
-
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_target_that_holds_data_is_refused_and_left_as_it_was() {
