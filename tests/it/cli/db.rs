@@ -15,6 +15,7 @@ use usher::store::Store;
 
 use super::*;
 use crate::api_login::cookie_named;
+use crate::session_cookies::proxy_auth_at;
 use crate::support::{PgDatabase, TestApp};
 
 const PLEX_TOKEN: &str = "plex-token-kept-encrypted";
@@ -68,21 +69,6 @@ async fn populate(app: &TestApp) -> String {
     set_cookie.split(';').next().unwrap().to_string()
 }
 
-/// The proxy-auth answer for a request carrying `cookie` (NAME=VALUE).
-async fn proxy_auth(app: &TestApp, path: &str, cookie: &str) -> (u16, Option<String>) {
-    let r = Client::new()
-        .get(app.url(path))
-        .header("cookie", cookie)
-        .send()
-        .await
-        .unwrap();
-    let user = r
-        .headers()
-        .get("x-organizr-user")
-        .map(|v| v.to_str().unwrap().to_string());
-    (r.status().as_u16(), user)
-}
-
 /// The copy and the original hold the same rows, and something in each table that matters.
 async fn assert_same_rows(a: &Store, b: &Store) {
     let (ca, cb) = (a.row_counts().await.unwrap(), b.row_counts().await.unwrap());
@@ -99,7 +85,7 @@ async fn an_install_moves_to_postgresql_and_back_and_serves_with_the_same_key() 
     let source = sqlite_app().await;
     let cookie = populate(&source).await;
     assert_eq!(
-        proxy_auth(&source, "/api/v2/auth/Movies", &cookie).await,
+        proxy_auth_at(&source, "/api/v2/auth/Movies", &cookie).await,
         (200, Some("alice".into()))
     );
     let dir = source.data_dir.path().to_path_buf();
@@ -116,11 +102,11 @@ async fn an_install_moves_to_postgresql_and_back_and_serves_with_the_same_key() 
     assert_same_rows(&source.core.store, &on_pg.core.store).await;
     // The old session cookie passes proxy-auth there; the old password signs in.
     assert_eq!(
-        proxy_auth(&on_pg, "/api/v2/auth/Movies", &cookie).await,
+        proxy_auth_at(&on_pg, "/api/v2/auth/Movies", &cookie).await,
         (200, Some("alice".into()))
     );
     assert_eq!(
-        proxy_auth(&on_pg, "/api/v2/auth/Movies", "usher_session=nope")
+        proxy_auth_at(&on_pg, "/api/v2/auth/Movies", "usher_session=nope")
             .await
             .0,
         401
@@ -165,7 +151,7 @@ async fn an_install_moves_to_postgresql_and_back_and_serves_with_the_same_key() 
         let web = again.client();
         assert_eq!(again.login(&web, "carol", PASSWORD).await.status(), 200);
         assert_eq!(
-            proxy_auth(&again, "/api/v2/auth/Movies", &cookie).await,
+            proxy_auth_at(&again, "/api/v2/auth/Movies", &cookie).await,
             (200, Some("alice".into()))
         );
         again.stop().await;
