@@ -7,6 +7,7 @@ use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
+use sqlx::Connection;
 use usher::auth::accounts::Acting;
 use usher::auth::tabs::TabInput;
 use usher::config::sqlite_url;
@@ -99,6 +100,14 @@ async fn an_install_moves_to_postgresql_and_back_and_serves_with_the_same_key() 
     );
     assert!(out.contains("users"), "{out}");
     let on_pg = app_on(&pg.url, &dir).await;
+    // Copying again into the now full database is refused and changes nothing.
+    let before = on_pg.core.store.row_counts().await.unwrap();
+    fails(
+        usher(&["db", "copy", "--data-dir", &dir_arg, "--to", &pg.url]),
+        None,
+        &["already holds data", "users: 2", "nothing was written"],
+    );
+    assert_eq!(on_pg.core.store.row_counts().await.unwrap(), before);
     assert_same_rows(&source.core.store, &on_pg.core.store).await;
     // The old session cookie passes proxy-auth there; the old password signs in.
     assert_eq!(
@@ -239,6 +248,25 @@ async fn a_backup_taken_while_the_server_writes_restores_into_a_fresh_data_dir()
     assert!(backup.stdout.contains("users"), "{backup:?}");
     assert!(written > 0, "nothing was written during the backup");
     assert_eq!(mode(&file), 0o600, "the snapshot holds password hashes");
+    // One point in time: each account came with its name claim and its audit entry.
+    let snapshot_url = format!("sqlite://{}?mode=ro", file.display());
+    let mut snapshot = sqlx::SqliteConnection::connect(&snapshot_url)
+        .await
+        .unwrap();
+    let mut rows = Vec::new();
+    for sql in [
+        "SELECT COUNT(*) FROM users",
+        "SELECT COUNT(*) FROM name_claims",
+        "SELECT COUNT(*) FROM audit_log WHERE action = 'user.create'",
+    ] {
+        let n: i64 = sqlx::query_scalar(sql)
+            .fetch_one(&mut snapshot)
+            .await
+            .unwrap();
+        rows.push(n);
+    }
+    assert!((1..=written + 1).contains(&rows[0]), "{rows:?}");
+    assert_eq!(rows, [rows[0]; 3], "users, name claims, audited creations");
     // A second backup never overwrites the first.
     fails(
         usher(&["backup", "--data-dir", &dir, &file_arg]),
@@ -288,7 +316,6 @@ async fn every_table_the_migrations_create_is_copied() {
         );
     }
     // Rows go in TABLES order: each table after every table it references.
-    use sqlx::Connection;
     let mut db = sqlx::SqliteConnection::connect(&sqlite_url(&dir.path().join("usher.db")))
         .await
         .unwrap();
