@@ -44,7 +44,7 @@ impl Table {
 
 /// Every table the migrations create, each after the tables it references (rows are inserted
 /// in this order). A migration that adds a table adds one line here; the copy refuses to run,
-/// and the test `db_copy::every_table_the_migrations_create_is_copied` fails, until it does.
+/// and the test `cli::db::every_table_the_migrations_create_is_copied` fails, until it does.
 pub const TABLES: &[Table] = &[
     Table::new("meta"),
     Table::new("settings"),
