@@ -219,7 +219,9 @@ pub fn sqlite_url(path: &Path) -> String {
     format!("sqlite://{}?mode=rwc", path.display())
 }
 
-fn validate_database_url(url: &str, src: &str) -> Result<String, ConfigError> {
+/// Checks a database URL given in `src` (a flag, a variable, a file), adding `mode=rwc` to a
+/// SQLite URL so the file is created when missing.
+pub fn validate_database_url(url: &str, src: &str) -> Result<String, ConfigError> {
     let ok = url.starts_with("sqlite:")
         || url.starts_with("postgres://")
         || url.starts_with("postgresql://");

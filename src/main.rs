@@ -12,9 +12,11 @@ use usher::core::Core;
 
 /// Command handlers that would make this file too long to read.
 mod cli {
+    pub mod db;
     pub mod groups_tabs;
     pub mod import;
 }
+use cli::db::DbAction;
 use cli::groups_tabs::{GroupAction, TabAction, GROUP_NUMBERS, TAB_VISIBILITY};
 use cli::import::ImportSource;
 
@@ -107,6 +109,23 @@ enum Command {
         store: StoreArgs,
         #[command(subcommand)]
         action: TabAction,
+    },
+    /// Move an install to another database: `usher db copy --to URL` (SQLite ⇄ PostgreSQL).
+    Db {
+        #[command(flatten)]
+        store: StoreArgs,
+        #[command(subcommand)]
+        action: DbAction,
+    },
+    /// Write a consistent snapshot (a SQLite file) while the server runs; see docs/backup.md.
+    ///
+    /// From SQLite this is SQLite's own VACUUM INTO; from PostgreSQL, the rows of one
+    /// transaction snapshot copied into the file (pg_dump is the PostgreSQL-native alternative).
+    Backup {
+        #[command(flatten)]
+        store: StoreArgs,
+        /// The new file to write (refused if it exists).
+        file: PathBuf,
     },
     /// Move from another portal: `usher import organizr --from DIR [--dry-run] [--merge]`.
     Import {
@@ -349,6 +368,18 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let done = cli::groups_tabs::tab_command(&core, action).await;
             core.store.close().await;
             done?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Db { store, action } => {
+            let config = Config::load(overrides(store, &cli, None))?;
+            init_logging(&config, true);
+            cli::db::db_command(&config, action).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Backup { store, file } => {
+            let config = Config::load(overrides(store, &cli, None))?;
+            init_logging(&config, true);
+            cli::db::backup_command(&config, file).await?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Import { source } => {

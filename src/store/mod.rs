@@ -3,6 +3,7 @@
 //! one transaction, so a crash never leaves half a change and every process learns about it.
 
 mod changes;
+pub mod copy;
 mod groups;
 mod import;
 mod names;

@@ -5,9 +5,11 @@
 //! Every command runs with a cleared environment (only PATH is passed on), so neither the
 //! developer's USHER_* variables nor USHER_TEST_BACKEND reach it: these tests stay on SQLite in a
 //! temporary data directory. The PostgreSQL path is the same `Core::open` the TestApp suite covers.
+//! `db` (copy and backup) moves installs into PostgreSQL databases of its own as well.
 
 mod accounts;
 mod config;
+mod db;
 mod groups_tabs;
 mod help;
 mod serve;

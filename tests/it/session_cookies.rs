@@ -11,8 +11,17 @@ use crate::support::{assert_error, TestApp, PASSWORD};
 
 /// `GET /api/v2/auth/4` (what nginx asks) with this `Cookie` header: status and user header.
 async fn proxy_auth_as(app: &TestApp, cookie: &str) -> (u16, Option<String>) {
+    proxy_auth_at(app, "/api/v2/auth/4", cookie).await
+}
+
+/// A proxy-auth `path` with this `Cookie` header: status and user header.
+pub(crate) async fn proxy_auth_at(
+    app: &TestApp,
+    path: &str,
+    cookie: &str,
+) -> (u16, Option<String>) {
     let r = Client::new()
-        .get(app.url("/api/v2/auth/4"))
+        .get(app.url(path))
         .header("cookie", cookie)
         .send()
         .await
