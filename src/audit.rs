@@ -172,24 +172,29 @@ impl Core {
         let store = self.store.clone();
         let actor = actor.clone();
         tokio::spawn(async move {
-                if let Some((count, since)) = spend.summary {
-                    let detail = suppressed_detail(count, since);
-                    let r = store
-                        .insert_audit(&Actor::default(), "login.failure_suppressed", None, Some(detail))
-                        .await;
-                    if let Err(e) = r {
-                        tracing::warn!(error = %e, "could not write the audit entry of suppressed sign-in failures");
-                    }
+            if let Some((count, since)) = spend.summary {
+                let detail = suppressed_detail(count, since);
+                let r = store
+                    .insert_audit(
+                        &Actor::default(),
+                        "login.failure_suppressed",
+                        None,
+                        Some(detail),
+                    )
+                    .await;
+                if let Err(e) = r {
+                    tracing::warn!(error = %e, "could not write the audit entry of suppressed sign-in failures");
                 }
-                if spend.write {
-                    let r = store
-                        .insert_audit(&actor, event.action(), target.as_deref(), event.detail())
-                        .await;
-                    if let Err(e) = r {
-                        tracing::warn!(error = %e, "could not write a sign-in failure to the audit log");
-                    }
+            }
+            if spend.write {
+                let r = store
+                    .insert_audit(&actor, event.action(), target.as_deref(), event.detail())
+                    .await;
+                if let Err(e) = r {
+                    tracing::warn!(error = %e, "could not write a sign-in failure to the audit log");
                 }
-            });
+            }
+        });
     }
 
     /// Writes the count of sign-in failures a finished minute did not write one by one.
@@ -198,7 +203,12 @@ impl Core {
             let detail = suppressed_detail(count, since);
             if let Err(e) = self
                 .store
-                .insert_audit(&Actor::default(), "login.failure_suppressed", None, Some(detail))
+                .insert_audit(
+                    &Actor::default(),
+                    "login.failure_suppressed",
+                    None,
+                    Some(detail),
+                )
                 .await
             {
                 tracing::warn!(error = %e, "could not write the audit entry of suppressed sign-in failures");
@@ -292,7 +302,9 @@ impl Core {
         let action = match given(&f.action) {
             Some(a)
                 if a.len() > 64
-                    || !a.chars().all(|c| c.is_ascii_lowercase() || c == '_' || c == '.') =>
+                    || !a
+                        .chars()
+                        .all(|c| c.is_ascii_lowercase() || c == '_' || c == '.') =>
             {
                 return Err(bad(
                     "action",
@@ -352,6 +364,10 @@ mod tests {
             next.summary,
             Some((1_000 - u64::from(FAILURES_PER_MINUTE), t))
         );
-        assert_eq!(budget.take_finished(t + 120), None, "nothing suppressed since");
+        assert_eq!(
+            budget.take_finished(t + 120),
+            None,
+            "nothing suppressed since"
+        );
     }
 }

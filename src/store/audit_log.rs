@@ -48,6 +48,37 @@ pub(super) async fn audit(
     Ok(())
 }
 
+/// `{"before": …, "after": …}` holding only the keys of two JSON objects whose values differ.
+pub(super) fn before_after(
+    before: serde_json::Value,
+    after: serde_json::Value,
+) -> serde_json::Value {
+    let (serde_json::Value::Object(b), serde_json::Value::Object(a)) = (&before, &after) else {
+        return serde_json::json!({"before": before, "after": after});
+    };
+    let keys = a.keys().chain(b.keys().filter(|k| !a.contains_key(*k)));
+    let changed: Vec<&String> = keys.filter(|k| b.get(*k) != a.get(*k)).collect();
+    let pick = |m: &serde_json::Map<String, serde_json::Value>| {
+        let kept = changed.iter().map(|k| {
+            let v = m.get(*k).cloned().unwrap_or(serde_json::Value::Null);
+            ((*k).clone(), v)
+        });
+        serde_json::Value::Object(kept.collect())
+    };
+    serde_json::json!({"before": pick(b), "after": pick(a)})
+}
+
+/// A URL as the audit log shows it: a password in it masked.
+pub(super) fn masked_url(s: &str) -> String {
+    match url::Url::parse(s) {
+        Ok(mut u) if u.password().is_some() => {
+            let _ = u.set_password(Some("********"));
+            u.to_string()
+        }
+        _ => s.to_string(),
+    }
+}
+
 /// One entry as the API and the Audit page show it.
 #[derive(Debug, Clone, Serialize)]
 pub struct AuditEntry {
@@ -206,10 +237,7 @@ impl Store {
             .bind(q.offset)
             .fetch_all(&self.pool)
             .await?;
-        let entries = rows
-            .iter()
-            .map(entry_from_row)
-            .collect::<Result<_, _>>()?;
+        let entries = rows.iter().map(entry_from_row).collect::<Result<_, _>>()?;
         Ok(AuditPage { entries, total })
     }
 
@@ -240,7 +268,22 @@ impl Store {
 
 #[cfg(test)]
 mod tests {
-    use super::subject_of;
+    use super::{before_after, masked_url, subject_of};
+    use serde_json::json;
+
+    #[test]
+    fn before_and_after_keep_what_changed() {
+        let d = before_after(
+            json!({"name": "a", "url": "u", "enabled": true}),
+            json!({"name": "b", "url": "u", "enabled": true}),
+        );
+        assert_eq!(d, json!({"before": {"name": "a"}, "after": {"name": "b"}}));
+        assert_eq!(
+            masked_url("https://me:pw@host/x"),
+            "https://me:********@host/x"
+        );
+        assert_eq!(masked_url("https://host/x"), "https://host/x");
+    }
 
     #[test]
     fn entries_about_people_name_them() {

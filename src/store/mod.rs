@@ -19,7 +19,7 @@ use std::time::Duration;
 use sqlx::any::AnyPoolOptions;
 use sqlx::{AnyPool, Executor, Row};
 
-use audit_log::audit;
+use audit_log::{audit, before_after, masked_url};
 pub use audit_log::{AuditEntry, AuditPage, AuditQuery};
 pub use changes::{Change, ChangeKind, ChangeListener};
 pub use import::{ImportBatch, ImportGroup, ImportUser, ImportWriteError};

@@ -297,7 +297,14 @@ impl Store {
         }
         let all = ["username", "email", "group_id", "locked"];
         let detail = json!({ "before": shown_fields(&before, &all) });
-        audit(&mut tx, actor, "user.delete", Some(&id.to_string()), Some(detail)).await?;
+        audit(
+            &mut tx,
+            actor,
+            "user.delete",
+            Some(&id.to_string()),
+            Some(detail),
+        )
+        .await?;
         record(&mut tx, ChangeKind::User, &id.to_string()).await?;
         tx.commit().await?;
         Ok(())

@@ -46,7 +46,10 @@ async fn wait_for(
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    panic!("no matching entry for {query}: {}", audit(app, admin, query).await);
+    panic!(
+        "no matching entry for {query}: {}",
+        audit(app, admin, query).await
+    );
 }
 
 #[tokio::test]
@@ -57,10 +60,19 @@ async fn sign_ins_and_refusals_are_recorded_with_method_reason_and_ip() {
     let bob = app.add_user("bob", 4).await.id;
     let c = app.client();
 
-    assert_eq!(login_from(&app, &c, "alice", PASSWORD, "203.0.113.7").await, 200);
-    assert_eq!(login_from(&app, &c, "alice", "not her password", "203.0.113.8").await, 401);
+    assert_eq!(
+        login_from(&app, &c, "alice", PASSWORD, "203.0.113.7").await,
+        200
+    );
+    assert_eq!(
+        login_from(&app, &c, "alice", "not her password", "203.0.113.8").await,
+        401
+    );
     // Someone types a password into the name box: it names nobody and must not be written.
-    assert_eq!(login_from(&app, &c, "Hunter2-typed-as-name", "x", "203.0.113.9").await, 401);
+    assert_eq!(
+        login_from(&app, &c, "Hunter2-typed-as-name", "x", "203.0.113.9").await,
+        401
+    );
     app.core
         .edit_user(
             bob,
@@ -72,7 +84,10 @@ async fn sign_ins_and_refusals_are_recorded_with_method_reason_and_ip() {
         )
         .await
         .unwrap();
-    assert_eq!(login_from(&app, &app.client(), "bob", PASSWORD, "198.51.100.4").await, 423);
+    assert_eq!(
+        login_from(&app, &app.client(), "bob", PASSWORD, "198.51.100.4").await,
+        423
+    );
 
     let (a, b) = (alice.to_string(), bob.to_string());
     let entries = wait_for(&app, &admin, "action=login&limit=200", |e| {
@@ -93,7 +108,10 @@ async fn sign_ins_and_refusals_are_recorded_with_method_reason_and_ip() {
 
     let wrong = find(&|e| e["action"] == "login.failure" && e["target"] == a.as_str());
     assert_eq!(wrong["ip"], "203.0.113.8");
-    assert_eq!(wrong["detail"], json!({"method": "local", "reason": "wrong password"}));
+    assert_eq!(
+        wrong["detail"],
+        json!({"method": "local", "reason": "wrong password"})
+    );
     assert_eq!(wrong["subject"], "alice");
     assert_eq!(wrong["actor_id"], Value::Null, "nobody was signed in");
 
@@ -151,7 +169,10 @@ async fn user_edits_show_before_and_after_without_the_password() {
 
     let body = audit(&app, &admin, &format!("person={alice}&action=user")).await;
     let entries = body["entries"].as_array().unwrap();
-    let edit = entries.iter().find(|e| e["action"] == "user.group").expect("the edit");
+    let edit = entries
+        .iter()
+        .find(|e| e["action"] == "user.group")
+        .expect("the edit");
     assert_eq!(
         edit["detail"]["before"],
         json!({"email": "alice@example.com", "group_id": 4})
@@ -162,11 +183,71 @@ async fn user_edits_show_before_and_after_without_the_password() {
     );
     assert_eq!(edit["actor"], "root");
     assert_eq!(edit["subject"], "alice");
-    let password = entries.iter().find(|e| e["action"] == "user.password").unwrap();
-    assert_eq!(password["detail"]["before"], json!({"password": "********"}));
+    let password = entries
+        .iter()
+        .find(|e| e["action"] == "user.password")
+        .unwrap();
+    assert_eq!(
+        password["detail"]["before"],
+        json!({"password": "********"})
+    );
     assert_eq!(password["detail"]["after"], json!({"password": "********"}));
     let text = body.to_string();
-    assert!(!text.contains("a brand new secret") && !text.contains("argon2"), "{text}");
+    assert!(
+        !text.contains("a brand new secret") && !text.contains("argon2"),
+        "{text}"
+    );
+}
+
+#[tokio::test]
+async fn tab_and_group_edits_show_before_and_after() {
+    let app = TestApp::spawn().await;
+    let admin = app.signed_in("root", 0).await;
+    let (status, tab) = send(
+        &app,
+        &admin,
+        "POST",
+        "/api/v2/tabs",
+        Some(json!({"name": "Sonarr", "url": "https://tv.example.com/", "group_id": 4})),
+    )
+    .await;
+    assert_eq!(status, 201, "{tab}");
+    let path = format!("/api/v2/tabs/{}", tab["tab"]["id"]);
+    let patch = json!({"name": "Series", "url": "https://me:tab-password@tv.example.com/"});
+    let (status, body) = send(&app, &admin, "PATCH", &path, Some(patch)).await;
+    assert_eq!(status, 200, "{body}");
+    let body = audit(&app, &admin, "action=tab.update").await;
+    assert_eq!(
+        body["entries"][0]["detail"],
+        json!({
+            "name": "Series",
+            "before": {"name": "Sonarr", "url": "https://tv.example.com/"},
+            "after": {"name": "Series", "url": "https://me:********@tv.example.com/"},
+        })
+    );
+    let (status, _) = send(&app, &admin, "DELETE", &path, None).await;
+    assert_eq!(status, 204);
+    let body = audit(&app, &admin, "action=tab").await;
+    assert_eq!(body["entries"][0]["action"], "tab.delete");
+    assert_eq!(body["entries"][0]["detail"]["before"]["name"], "Series");
+    assert!(!body.to_string().contains("tab-password"), "{body}");
+
+    let (status, b) = send(
+        &app,
+        &admin,
+        "POST",
+        "/api/v2/groups",
+        Some(json!({"name": "Family"})),
+    )
+    .await;
+    assert_eq!(status, 201, "{b}");
+    let path = format!("/api/v2/groups/{}", b["group"]["id"]);
+    let (status, b) = send(&app, &admin, "PATCH", &path, Some(json!({"name": "Kin"}))).await;
+    assert_eq!(status, 200, "{b}");
+    let body = audit(&app, &admin, "action=group.rename").await;
+    let detail = &body["entries"][0]["detail"];
+    assert_eq!(detail["before"], json!({"name": "Family"}));
+    assert_eq!(detail["after"], json!({"name": "Kin"}));
 }
 
 #[tokio::test]
@@ -194,7 +275,10 @@ async fn settings_changes_show_before_and_after_with_secrets_masked() {
     let (second, first) = (&entries[0]["detail"], &entries[1]["detail"]);
     assert_eq!(first["remember_days"], json!({"before": 7, "after": 3}));
     assert_eq!(second["remember_days"], json!({"before": 3, "after": 5}));
-    assert_eq!(first["sso.ombi.token"], json!({"before": null, "after": "********"}));
+    assert_eq!(
+        first["sso.ombi.token"],
+        json!({"before": null, "after": "********"})
+    );
     assert_eq!(
         second["sso.ombi.token"],
         json!({"before": "********", "after": "********"})
@@ -209,7 +293,10 @@ async fn filters_and_paging() {
     let admin = app.signed_in("root", 0).await;
     let alice = app.add_user("alice", 4).await.id;
     for _ in 0..3 {
-        assert_eq!(login_from(&app, &app.client(), "alice", PASSWORD, "192.0.2.1").await, 200);
+        assert_eq!(
+            login_from(&app, &app.client(), "alice", PASSWORD, "192.0.2.1").await,
+            200
+        );
     }
     // By person: id or name, what they did and what was done to them.
     let by_id = audit(&app, &admin, &format!("person={alice}")).await;
@@ -223,16 +310,30 @@ async fn filters_and_paging() {
         .collect();
     assert_eq!(
         actions,
-        ["login.success", "login.success", "login.success", "user.create"]
+        [
+            "login.success",
+            "login.success",
+            "login.success",
+            "user.create"
+        ]
     );
     // By action: exact, or the family.
-    assert_eq!(audit(&app, &admin, "action=login.success").await["total"], 4);
+    assert_eq!(
+        audit(&app, &admin, "action=login.success").await["total"],
+        4
+    );
     assert_eq!(audit(&app, &admin, "action=login").await["total"], 4);
     assert_eq!(audit(&app, &admin, "action=login.succ").await["total"], 0);
     // By time.
     let now = usher::domain::now();
-    assert_eq!(audit(&app, &admin, &format!("until={}", now - 3600)).await["total"], 0);
-    assert_eq!(audit(&app, &admin, &format!("since={}", now + 3600)).await["total"], 0);
+    assert_eq!(
+        audit(&app, &admin, &format!("until={}", now - 3600)).await["total"],
+        0
+    );
+    assert_eq!(
+        audit(&app, &admin, &format!("since={}", now + 3600)).await["total"],
+        0
+    );
     let all = audit(&app, &admin, "since=2020-01-01&until=2999-12-31").await;
     let total = all["total"].as_i64().unwrap();
     assert!(total >= 6, "{all}");
@@ -258,10 +359,14 @@ async fn filters_and_paging() {
         ("person=nobody", "person"),
         ("action=x%27%20OR%201=1", "action"),
     ] {
-        let (status, body) = send(&app, &admin, "GET", &format!("/api/v2/audit?{query}"), None).await;
+        let (status, body) =
+            send(&app, &admin, "GET", &format!("/api/v2/audit?{query}"), None).await;
         assert_eq!(status, 400, "{query}: {body}");
         assert_eq!(body["error"]["code"], "invalid_input", "{body}");
-        assert!(body["error"]["fields"][field].is_string(), "{query}: {body}");
+        assert!(
+            body["error"]["fields"][field].is_string(),
+            "{query}: {body}"
+        );
     }
 }
 
@@ -285,7 +390,10 @@ async fn only_admins_read_it_and_a_co_admin_not_about_the_admin() {
     assert!(!entries.iter().any(about_root), "{seen_by_co}");
     assert_eq!(seen_by_co["total"].as_i64().unwrap(), entries.len() as i64);
     // Nor by asking for them.
-    assert_eq!(audit(&app, &co, &format!("person={root}")).await["total"], 0);
+    assert_eq!(
+        audit(&app, &co, &format!("person={root}")).await["total"],
+        0
+    );
 }
 
 #[tokio::test]
@@ -323,7 +431,10 @@ async fn retention_removes_old_entries() {
     };
     // The default keeps 90 days.
     assert_eq!(app.core.enforce_audit_retention().await.unwrap(), 1);
-    assert_eq!(left(audit(&app, &admin, "action=test").await), ["test.recent", "test.old"]);
+    assert_eq!(
+        left(audit(&app, &admin, "action=test").await),
+        ["test.recent", "test.old"]
+    );
     let (status, body) = send(
         &app,
         &admin,
@@ -334,7 +445,10 @@ async fn retention_removes_old_entries() {
     .await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(app.core.enforce_audit_retention().await.unwrap(), 1);
-    assert_eq!(left(audit(&app, &admin, "action=test").await), ["test.recent"]);
+    assert_eq!(
+        left(audit(&app, &admin, "action=test").await),
+        ["test.recent"]
+    );
     assert!(audit(&app, &admin, "action=login.success").await["total"].as_i64() > Some(0));
 }
 
@@ -344,9 +458,15 @@ async fn the_audit_page_lists_filters_and_pages_entries() {
     let admin = app.signed_in("root", 0).await;
     app.add_user("alice", 4).await;
     for _ in 0..2 {
-        assert_eq!(login_from(&app, &app.client(), "alice", "wrong one", "192.0.2.44").await, 401);
+        assert_eq!(
+            login_from(&app, &app.client(), "alice", "wrong one", "192.0.2.44").await,
+            401
+        );
     }
-    wait_for(&app, &admin, "action=login.failure", |e| e["ip"] == "192.0.2.44").await;
+    wait_for(&app, &admin, "action=login.failure", |e| {
+        e["ip"] == "192.0.2.44"
+    })
+    .await;
     let page = |path: &'static str| {
         let admin = admin.clone();
         let url = app.url(path);
@@ -357,14 +477,21 @@ async fn the_audit_page_lists_filters_and_pages_entries() {
     };
     let (status, html) = page("/audit").await;
     assert_eq!(status, 200);
-    assert!(html.contains(r#"<table class="cards" id="audit">"#), "{html}");
+    assert!(
+        html.contains(r#"<table class="cards" id="audit">"#),
+        "{html}"
+    );
     assert!(html.contains("<code>login.success</code>"), "{html}");
     assert!(html.contains("<code>login.failure</code>") && html.contains("192.0.2.44"));
     assert!(html.contains(r#"aria-current="page">Audit</a>"#));
     // Filtered and paged: one failure per page, a link to the next.
     let (status, html) = page("/audit?action=login.failure&limit=1").await;
     assert_eq!(status, 200);
-    assert_eq!(html.matches("<code>login.failure</code>").count(), 1, "{html}");
+    assert_eq!(
+        html.matches("<code>login.failure</code>").count(),
+        1,
+        "{html}"
+    );
     assert!(!html.contains("<code>login.success</code>"), "{html}");
     assert!(html.contains("Entries 1–1 of 2."), "{html}");
     assert!(
@@ -372,9 +499,15 @@ async fn the_audit_page_lists_filters_and_pages_entries() {
         "{html}"
     );
     let (_, html) = page("/audit?action=login.failure&offset=1&limit=1").await;
-    assert!(html.contains(r#"rel="prev""#) && !html.contains(r#"rel="next""#), "{html}");
+    assert!(
+        html.contains(r#"rel="prev""#) && !html.contains(r#"rel="next""#),
+        "{html}"
+    );
     // A bad filter is shown next to the form.
     let (status, html) = page("/audit?since=someday").await;
     assert_eq!(status, 400);
-    assert!(html.contains("since: must be epoch seconds or a date"), "{html}");
+    assert!(
+        html.contains("since: must be epoch seconds or a date"),
+        "{html}"
+    );
 }

@@ -125,7 +125,11 @@ impl Core {
         };
         if let Access::Denied(why) = access {
             tracing::warn!(plex_user = %name, plex_id = account.id, ip = %client.ip, reason = %why, "Plex sign-in refused");
-            let known = self.store.find_user_by_plex_id(account.id).await?.map(|u| u.id);
+            let known = self
+                .store
+                .find_user_by_plex_id(account.id)
+                .await?
+                .map(|u| u.id);
             self.refused(method, known, "not allowed on this Plex server", client);
             return Err(AuthError::PlexNotAllowed(why));
         }

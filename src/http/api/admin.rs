@@ -11,10 +11,10 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::no_content;
+use crate::audit::AuditFilter;
 use crate::auth::accounts::{
     managed_session, managed_sessions, managed_user, CreateUser, EditUser,
 };
-use crate::audit::AuditFilter;
 use crate::core::Core;
 use crate::domain::{GroupId, UserId};
 use crate::http::error::ApiError;
@@ -226,9 +226,8 @@ pub async fn audit(
     admin: Admin,
     filter: Result<Query<AuditFilter>, QueryRejection>,
 ) -> Result<Response, ApiError> {
-    let Query(filter) = filter.map_err(|e| {
-        ApiError::new(StatusCode::BAD_REQUEST, "invalid_input", e.body_text())
-    })?;
+    let Query(filter) = filter
+        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid_input", e.body_text()))?;
     let query = core.audit_query(&filter, admin.0.view.group_id).await?;
     let page = core
         .store

@@ -157,8 +157,7 @@ pub async fn audit_page(
         n => format!("Entries {}–{} of {}.", offset + 1, offset + n, found.total),
     };
     view.newer = (offset > 0).then(|| at_offset(&filter, (offset - limit).max(0), limit));
-    view.older =
-        (offset + shown < found.total).then(|| at_offset(&filter, offset + shown, limit));
+    view.older = (offset + shown < found.total).then(|| at_offset(&filter, offset + shown, limit));
     view.entries = found.entries.into_iter().map(row).collect();
     page(StatusCode::OK, view)
 }
