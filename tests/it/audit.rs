@@ -511,3 +511,58 @@ async fn the_audit_page_lists_filters_and_pages_entries() {
         "{html}"
     );
 }
+
+#[tokio::test]
+async fn plex_sign_ins_and_refusals_are_recorded_with_their_method() {
+    use crate::support::plex_app::{PlexApp, PlexSetup};
+    let p = PlexApp::with(PlexSetup {
+        auth_type: "backend",
+        strict: true,
+        oauth: true,
+    })
+    .await;
+    let c = p.app.client();
+    assert_eq!(
+        p.password_login(&c, "stranger", "stranger-pass").await.0,
+        403
+    );
+    assert_eq!(p.password_login(&c, "Kids", "x").await.0, 401);
+    assert_eq!(p.password_login(&c, "adminuser", "admin-pass").await.0, 200);
+    let mut entries = Vec::new();
+    for _ in 0..100 {
+        entries = p.app.core.store.audit_recent(50).await.unwrap();
+        if entries
+            .iter()
+            .filter(|e| e["action"] == "login.failure")
+            .count()
+            == 2
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let reason_of = |reason: &str| {
+        entries
+            .iter()
+            .find(|e| e["action"] == "login.failure" && e["detail"]["reason"] == reason)
+            .unwrap_or_else(|| panic!("no {reason:?} in {entries:#?}"))
+            .clone()
+    };
+    let stranger = reason_of("not allowed on this Plex server");
+    assert_eq!(stranger["detail"]["method"], "plex_password");
+    assert_eq!(stranger["ip"], "127.0.0.1");
+    assert_eq!(
+        reason_of("plex.tv refused the password")["detail"]["method"],
+        "plex_password"
+    );
+    let ok = entries
+        .iter()
+        .find(|e| e["action"] == "login.success")
+        .unwrap();
+    assert_eq!(ok["detail"]["method"], "plex_password", "{ok}");
+    let text = serde_json::to_string(&entries).unwrap();
+    assert!(
+        !text.contains("stranger-pass") && !text.contains("admin-pass"),
+        "{text}"
+    );
+}
