@@ -144,9 +144,21 @@ impl FailureBudget {
     }
 }
 
-/// The entry that stands for failures not written one by one.
-fn suppressed_detail(count: u64, since: i64) -> serde_json::Value {
-    json!({"count": count, "from": since, "until": since + 60, "limit_per_minute": FAILURES_PER_MINUTE})
+/// Writes the entry that stands for a minute's failures not written one by one.
+async fn write_suppressed(store: &crate::store::Store, count: u64, since: i64) {
+    let detail = json!({"count": count, "from": since, "until": since + 60,
+        "limit_per_minute": FAILURES_PER_MINUTE});
+    let written = store
+        .insert_audit(
+            &Actor::default(),
+            "login.failure_suppressed",
+            None,
+            Some(detail),
+        )
+        .await;
+    if let Err(e) = written {
+        tracing::warn!(error = %e, "could not write the audit entry of suppressed sign-in failures");
+    }
 }
 
 impl Core {
@@ -169,22 +181,14 @@ impl Core {
     pub(crate) fn record_failure(&self, event: AuditEvent, actor: &Actor) {
         let target = event.person().map(|id| id.to_string());
         let spend = self.audit_budget.spend(now());
+        if !spend.write && spend.summary.is_none() {
+            return;
+        }
         let store = self.store.clone();
         let actor = actor.clone();
         tokio::spawn(async move {
             if let Some((count, since)) = spend.summary {
-                let detail = suppressed_detail(count, since);
-                let r = store
-                    .insert_audit(
-                        &Actor::default(),
-                        "login.failure_suppressed",
-                        None,
-                        Some(detail),
-                    )
-                    .await;
-                if let Err(e) = r {
-                    tracing::warn!(error = %e, "could not write the audit entry of suppressed sign-in failures");
-                }
+                write_suppressed(&store, count, since).await;
             }
             if spend.write {
                 let r = store
@@ -200,19 +204,7 @@ impl Core {
     /// Writes the count of sign-in failures a finished minute did not write one by one.
     pub async fn flush_suppressed_failures(&self) {
         if let Some((count, since)) = self.audit_budget.take_finished(now()) {
-            let detail = suppressed_detail(count, since);
-            if let Err(e) = self
-                .store
-                .insert_audit(
-                    &Actor::default(),
-                    "login.failure_suppressed",
-                    None,
-                    Some(detail),
-                )
-                .await
-            {
-                tracing::warn!(error = %e, "could not write the audit entry of suppressed sign-in failures");
-            }
+            write_suppressed(&self.store, count, since).await;
         }
     }
 

@@ -11,8 +11,9 @@ use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 
+use super::admin::failed;
 use super::layout::{format_time, AdminPage, Nav, Page};
-use super::{message, page};
+use super::page;
 use crate::audit::AuditFilter;
 use crate::auth::AuthError;
 use crate::core::Core;
@@ -160,14 +161,4 @@ pub async fn audit_page(
     view.older = (offset + shown < found.total).then(|| at_offset(&filter, offset + shown, limit));
     view.entries = found.entries.into_iter().map(row).collect();
     page(StatusCode::OK, view)
-}
-
-fn failed(e: impl std::fmt::Display) -> Response {
-    tracing::error!(error = %e, "audit page could not be read");
-    message(
-        StatusCode::INTERNAL_SERVER_ERROR,
-        "Page unavailable",
-        "The audit log could not be read; see Usher's log.",
-        Some("/"),
-    )
 }
