@@ -413,10 +413,13 @@ impl Core {
 
     /// Ends the session with this hash (sign-out).
     pub async fn logout(&self, hash: &TokenHash, client: &ClientInfo) -> Result<(), AuthError> {
-        let user = self.sessions.get(hash).map(|v| v.username.clone());
+        let view = self.sessions.get(hash);
+        let user = view.as_ref().map(|v| v.username.clone());
         self.sessions.invalidate(hash);
+        // The person signing out is who acted (when their session is cached; else the entry's
+        // target still names them).
         let actor = Actor {
-            user_id: None,
+            user_id: view.map(|v| v.user_id),
             ip: Some(client.ip.to_string()),
         };
         if self.store.end_session(&hash_hex(hash), &actor).await? {

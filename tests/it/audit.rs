@@ -140,6 +140,7 @@ async fn sign_ins_and_refusals_are_recorded_with_method_reason_and_ip() {
     let out = audit(&app, &admin, "action=session.logout").await;
     assert_eq!(out["entries"][0]["target"], a.as_str(), "{out}");
     assert_eq!(out["entries"][0]["ip"], "203.0.113.7", "{out}");
+    assert_eq!(out["entries"][0]["actor"], "alice", "{out}");
 }
 
 #[tokio::test]
