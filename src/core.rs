@@ -27,6 +27,8 @@ pub struct Core {
     settings: ArcSwap<Settings>,
     pub sessions: SessionCache,
     pub throttle: LoginThrottle,
+    /// How many sign-in failures this minute went to the audit log (src/audit.rs).
+    pub(crate) audit_budget: crate::audit::FailureBudget,
     /// SSO's memory between sign-ins: apps that are down, credentials an app refused.
     pub sso_guard: Arc<crate::sso::guard::Guard>,
     /// Plex client, friends cache and this install's client identifier.
@@ -136,6 +138,7 @@ impl Core {
             settings: ArcSwap::from_pointee(snapshot),
             sessions: SessionCache::default(),
             throttle: LoginThrottle::default(),
+            audit_budget: Default::default(),
             sso_guard: Arc::default(),
             plex: crate::auth::plex::PlexState::new(client_identifier),
             tabs: ArcSwap::from_pointee(TabIndex::new(&tabs)),
@@ -212,17 +215,20 @@ impl Core {
                 )
             })
             .collect();
+        let current = self.settings();
         let audited: Map<String, Value> = values
             .iter()
             .map(|(k, v)| {
                 let secret = settings::def(k).is_some_and(|d| d.secret);
-                let shown = match v {
+                let after = match v {
                     Some(_) if secret => Value::from("********"),
                     v => v.clone().unwrap_or(Value::Null),
                 };
-                (k.to_string(), shown)
+                let change = serde_json::json!({"before": current.shown(k), "after": after});
+                (k.to_string(), change)
             })
             .collect();
+        drop(current);
         self.store
             .save_settings(&stored, Value::Object(audited), &acting.actor)
             .await?;
@@ -264,6 +270,7 @@ impl Core {
             loop {
                 tick.tick().await;
                 rounds += 1;
+                core.flush_suppressed_failures().await;
                 let seen = core.sessions.take_last_seen();
                 if !seen.is_empty() {
                     if let Err(e) = core.store.touch_sessions(&seen).await {
@@ -274,6 +281,9 @@ impl Core {
                     // About hourly: drop expired sessions and old change-feed rows.
                     let purged = core.store.purge_expired_sessions().await.unwrap_or(0);
                     let _ = core.store.prune_changes(crate::domain::now() - 3600).await;
+                    if let Err(e) = core.enforce_audit_retention().await {
+                        tracing::warn!(error = %e, "removing old audit entries failed");
+                    }
                     if purged > 0 {
                         tracing::info!(count = purged, "expired sessions removed");
                     }

@@ -4,6 +4,7 @@
 //! Layout: [`http`] → [`auth`] → [`domain`] ← [`store`]. [`App`] is what `usher serve` runs and
 //! what the tests start on port 0.
 
+pub mod audit;
 pub mod auth;
 pub mod config;
 pub mod core;

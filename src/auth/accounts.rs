@@ -280,7 +280,13 @@ impl Core {
         match self.local_password(found, current).await? {
             Ok(u) if u.id == me => self.throttle.success(&key),
             _ => {
-                self.login_failed(&key, &user.username, "wrong current password", client);
+                self.login_failed(
+                    &key,
+                    &user.username,
+                    crate::domain::SessionMethod::Local,
+                    "wrong current password",
+                    client,
+                );
                 return Err(AuthError::InvalidField(
                     crate::domain::tab::FieldError::new(
                         "current_password",

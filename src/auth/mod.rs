@@ -15,6 +15,7 @@ pub mod throttle;
 use std::net::IpAddr;
 use std::sync::Arc;
 
+use crate::audit::AuditEvent;
 use crate::core::Core;
 use crate::domain::session::{hash_hex, TokenHash};
 use crate::domain::{now, SessionMethod, SessionToken, SessionView, User};
@@ -240,7 +241,7 @@ impl Core {
                     .await
             }
             Err(reason) => {
-                self.login_failed(&key, login, reason, client);
+                self.login_failed(&key, login, SessionMethod::Local, reason, client);
                 Err(AuthError::InvalidCredentials)
             }
         }
@@ -263,17 +264,41 @@ impl Core {
         Ok(())
     }
 
-    /// Counts and logs a failed sign-in.
+    /// Counts, logs and audits a failed sign-in (the audit entry names the account, never the
+    /// typed text: see src/audit.rs).
     pub(crate) fn login_failed(
         &self,
         key: &ThrottleKey,
         login: &str,
-        reason: &str,
+        method: SessionMethod,
+        reason: &'static str,
         client: &ClientInfo,
     ) {
         let cfg = self.settings().throttle;
         self.throttle.failure(key, client.ip, cfg, now());
         tracing::warn!(user = %login, ip = %client.ip, reason, "login failed");
+        let user = match key {
+            ThrottleKey::Account(id) => Some(*id),
+            ThrottleKey::Unknown(_) => None,
+        };
+        self.refused(method, user, reason, client);
+    }
+
+    /// Audits a refused sign-in that the throttle does not count (a locked account, a Plex
+    /// account without access).
+    pub(crate) fn refused(
+        &self,
+        method: SessionMethod,
+        user: Option<crate::domain::UserId>,
+        reason: &'static str,
+        client: &ClientInfo,
+    ) {
+        let event = AuditEvent::SignInFailed {
+            method,
+            user,
+            reason,
+        };
+        self.record_failure(event, &Actor::from_client(client));
     }
 
     /// Checks a local password against the account a sign-in named (from
@@ -309,6 +334,7 @@ impl Core {
     ) -> Result<SignedIn, AuthError> {
         if user.locked {
             tracing::warn!(user = %user.username, ip = %client.ip, reason = "locked", "login refused");
+            self.refused(SessionMethod::Local, Some(user.id), "locked", client);
             return Err(AuthError::Locked);
         }
         let signed_in = self
@@ -387,10 +413,13 @@ impl Core {
 
     /// Ends the session with this hash (sign-out).
     pub async fn logout(&self, hash: &TokenHash, client: &ClientInfo) -> Result<(), AuthError> {
-        let user = self.sessions.get(hash).map(|v| v.username.clone());
+        let view = self.sessions.get(hash);
+        let user = view.as_ref().map(|v| v.username.clone());
         self.sessions.invalidate(hash);
+        // The person signing out is who acted (when their session is cached; else the entry's
+        // target still names them).
         let actor = Actor {
-            user_id: None,
+            user_id: view.map(|v| v.user_id),
             ip: Some(client.ip.to_string()),
         };
         if self.store.end_session(&hash_hex(hash), &actor).await? {

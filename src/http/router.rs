@@ -118,6 +118,7 @@ pub fn router(core: Arc<Core>) -> Router {
         .route("/users", get(views::admin::users_page))
         .route("/groups", get(views::admin::groups_page))
         .route("/tabs", get(views::admin::tabs_page))
+        .route("/audit", get(views::audit::audit_page))
         .route("/account", get(views::account::account_page))
         .route("/debug", get(views::account::debug_page))
         .route("/assets/usher.css", get(views::stylesheet))

@@ -153,6 +153,16 @@ pub const DEFS: &[Def] = &[
         help: "Hosts the login page may send people back to, besides Usher's own host and hosts under the cookie domain.",
     },
     Def {
+        key: "audit.retention_days",
+        kind: Kind::Int { min: 1, max: 3650 },
+        default: "90",
+        secret: false,
+        // Admin only: a Co-Admin could otherwise shorten it to erase what they did.
+        change: Change::Admin,
+        section: AUTH,
+        help: "How many days the audit log (sign-ins, changes) is kept; older entries are removed hourly.",
+    },
+    Def {
         key: "login.max_failures_per_user",
         kind: Kind::Int { min: 1, max: 1000 },
         default: "10",

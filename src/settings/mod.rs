@@ -120,6 +120,8 @@ pub struct Settings {
     pub cookie_domain: Option<String>,
     pub cookie_name: String,
     pub remember_days: i64,
+    /// `audit.retention_days`: how long the audit log keeps an entry.
+    pub audit_retention_days: i64,
     pub trusted_proxies: Vec<IpNet>,
     pub allowed_redirect_hosts: Vec<String>,
     pub throttle: ThrottleSettings,
@@ -200,6 +202,7 @@ impl Settings {
             cookie_domain: str_of("cookie_domain"),
             cookie_name: str_of("cookie_name").unwrap_or_else(|| "usher_session".into()),
             remember_days: int_of("remember_days"),
+            audit_retention_days: int_of("audit.retention_days"),
             trusted_proxies: list_of("trusted_proxies")
                 .iter()
                 .filter_map(|s| parse_cidr(s))

@@ -56,6 +56,7 @@ impl Store {
         actor: &Actor,
     ) -> Result<(), StoreError> {
         let mut tx = self.begin_write().await?;
+        let before = group_name_in(&mut tx, id).await?;
         let r = sqlx::query("UPDATE groups SET name = $1, name_lc = $2 WHERE id = $3")
             .bind(name)
             .bind(fold(name))
@@ -66,7 +67,7 @@ impl Store {
         if r.rows_affected() == 0 {
             return Err(StoreError::NotFound);
         }
-        let detail = json!({ "name": name });
+        let detail = json!({ "name": name, "before": {"name": before}, "after": {"name": name} });
         audit(
             &mut tx,
             actor,
@@ -119,6 +120,7 @@ impl Store {
         if members > 0 {
             return Ok(false);
         }
+        let before = group_name_in(&mut tx, id).await?;
         let r = sqlx::query("DELETE FROM groups WHERE id = $1")
             .bind(id)
             .execute(&mut *tx)
@@ -126,8 +128,28 @@ impl Store {
         if r.rows_affected() == 0 {
             return Err(StoreError::NotFound);
         }
-        audit(&mut tx, actor, "group.delete", Some(&id.to_string()), None).await?;
+        let detail = json!({ "before": {"name": before} });
+        audit(
+            &mut tx,
+            actor,
+            "group.delete",
+            Some(&id.to_string()),
+            Some(detail),
+        )
+        .await?;
         tx.commit().await?;
         Ok(true)
     }
+}
+
+/// A group's name inside a transaction (for the audit log's before).
+async fn group_name_in(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    id: GroupId,
+) -> Result<Option<String>, sqlx::Error> {
+    let row = sqlx::query("SELECT name FROM groups WHERE id = $1")
+        .bind(id)
+        .fetch_optional(&mut **tx)
+        .await?;
+    row.map(|r| r.try_get(0)).transpose()
 }

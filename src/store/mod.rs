@@ -2,6 +2,7 @@
 //! and PostgreSQL. Every mutation writes its row, its audit entry and its change-feed entry in
 //! one transaction, so a crash never leaves half a change and every process learns about it.
 
+mod audit_log;
 mod changes;
 pub mod copy;
 mod groups;
@@ -16,9 +17,11 @@ mod users;
 
 use std::time::Duration;
 
-use sqlx::any::{AnyPoolOptions, AnyRow};
+use sqlx::any::AnyPoolOptions;
 use sqlx::{AnyPool, Executor, Row};
 
+use audit_log::{audit, before_after, masked_url};
+pub use audit_log::{AuditEntry, AuditPage, AuditQuery};
 pub use changes::{Change, ChangeKind, ChangeListener};
 pub use import::{ImportBatch, ImportGroup, ImportUser, ImportWriteError};
 pub use names::NameClaim;
@@ -92,6 +95,14 @@ impl Actor {
     /// The command-line tool.
     pub fn cli() -> Self {
         Actor::default()
+    }
+
+    /// Someone not (yet) signed in, known by where they came from.
+    pub fn from_client(client: &crate::auth::ClientInfo) -> Self {
+        Actor {
+            user_id: None,
+            ip: Some(client.ip.to_string()),
+        }
     }
 }
 
@@ -184,49 +195,4 @@ impl Store {
             .await?
             .unwrap_or_else(|| value.to_string()))
     }
-
-    /// Recent audit entries, newest first.
-    pub async fn audit_recent(&self, limit: i64) -> Result<Vec<serde_json::Value>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT id, at, actor_id, action, target, ip, detail FROM audit_log ORDER BY id DESC LIMIT $1",
-        )
-        .bind(limit)
-        .fetch_all(&self.pool)
-        .await?;
-        Ok(rows
-            .iter()
-            .map(|r: &AnyRow| {
-                serde_json::json!({
-                    "id": r.get::<i64, _>(0),
-                    "at": r.get::<i64, _>(1),
-                    "actor_id": r.get::<Option<i64>, _>(2),
-                    "action": r.get::<String, _>(3),
-                    "target": r.get::<Option<String>, _>(4),
-                    "ip": r.get::<Option<String>, _>(5),
-                    "detail": r.get::<Option<String>, _>(6)
-                        .and_then(|d| serde_json::from_str::<serde_json::Value>(&d).ok()),
-                })
-            })
-            .collect())
-    }
-}
-
-/// Writes an audit entry inside a transaction.
-async fn audit(
-    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
-    actor: &Actor,
-    action: &str,
-    target: Option<&str>,
-    detail: Option<serde_json::Value>,
-) -> Result<(), sqlx::Error> {
-    sqlx::query("INSERT INTO audit_log (at, actor_id, action, target, ip, detail) VALUES ($1, $2, $3, $4, $5, $6)")
-        .bind(crate::domain::now())
-        .bind(actor.user_id)
-        .bind(action)
-        .bind(target)
-        .bind(actor.ip.as_deref())
-        .bind(detail.map(|d| d.to_string()))
-        .execute(&mut **tx)
-        .await?;
-    Ok(())
 }

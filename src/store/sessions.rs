@@ -83,7 +83,7 @@ impl Store {
         audit(
             &mut tx,
             actor,
-            "session.create",
+            "login.success",
             Some(&s.user_id.to_string()),
             Some(detail),
         )

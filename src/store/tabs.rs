@@ -6,7 +6,7 @@ use sqlx::any::AnyRow;
 use sqlx::Row;
 
 use super::changes::{record, ChangeKind};
-use super::{audit, Actor, Store, StoreError};
+use super::{audit, before_after, masked_url, Actor, Store, StoreError};
 use crate::domain::user::fold;
 use crate::domain::{now, GroupId, Tab, TabKind};
 
@@ -40,6 +40,36 @@ pub struct TabFields {
     pub kind: TabKind,
     pub category: Option<String>,
     pub enabled: bool,
+}
+
+/// A tab's fields as the audit log shows them (a password in its URL masked).
+fn shown(f: &TabFields) -> serde_json::Value {
+    json!({"name": f.name, "url": masked_url(&f.url), "icon": f.icon, "group_id": f.group_id,
+        "group_id_max": f.group_id_max, "type": f.kind.as_str(), "category": f.category,
+        "enabled": f.enabled})
+}
+
+fn fields_of(t: Tab) -> TabFields {
+    TabFields {
+        name: t.name,
+        url: t.url,
+        icon: t.icon,
+        group_id: t.group_id,
+        group_id_max: t.group_id_max,
+        kind: t.kind,
+        category: t.category,
+        enabled: t.enabled,
+    }
+}
+
+/// A tab's row inside a transaction (for the audit log's before).
+async fn tab_in(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    id: i64,
+) -> Result<Option<Tab>, sqlx::Error> {
+    let sql = format!("SELECT {TAB_COLUMNS} FROM tabs WHERE id = $1");
+    let row = sqlx::query(&sql).bind(id).fetch_optional(&mut **tx).await?;
+    row.as_ref().map(tab_from_row).transpose()
 }
 
 /// Inserts a tab after the last one; returns its id.
@@ -97,7 +127,8 @@ impl Store {
         let id = append_tab(&mut tx, f, t)
             .await
             .map_err(StoreError::from_write)?;
-        let detail = json!({"name": f.name, "url": f.url, "group_id": f.group_id});
+        let detail = json!({"name": f.name, "url": masked_url(&f.url), "group_id": f.group_id,
+            "after": shown(f)});
         audit(
             &mut tx,
             actor,
@@ -119,6 +150,7 @@ impl Store {
         actor: &Actor,
     ) -> Result<Tab, StoreError> {
         let mut tx = self.begin_write().await?;
+        let before = tab_in(&mut tx, id).await?.ok_or(StoreError::NotFound)?;
         let r = sqlx::query(
             "UPDATE tabs SET name = $1, name_lc = $2, url = $3, icon = $4, group_id = $5, group_id_max = $6, \
              kind = $7, category = $8, enabled = $9, updated_at = $10 WHERE id = $11",
@@ -140,8 +172,8 @@ impl Store {
         if r.rows_affected() == 0 {
             return Err(StoreError::NotFound);
         }
-        let detail = json!({"name": f.name, "url": f.url, "group_id": f.group_id,
-            "group_id_max": f.group_id_max, "enabled": f.enabled});
+        let mut detail = before_after(shown(&fields_of(before)), shown(f));
+        detail["name"] = json!(f.name);
         audit(
             &mut tx,
             actor,
@@ -158,6 +190,7 @@ impl Store {
     /// Deletes a tab.
     pub async fn delete_tab(&self, id: i64, actor: &Actor) -> Result<(), StoreError> {
         let mut tx = self.begin_write().await?;
+        let before = tab_in(&mut tx, id).await?.ok_or(StoreError::NotFound)?;
         let r = sqlx::query("DELETE FROM tabs WHERE id = $1")
             .bind(id)
             .execute(&mut *tx)
@@ -165,7 +198,15 @@ impl Store {
         if r.rows_affected() == 0 {
             return Err(StoreError::NotFound);
         }
-        audit(&mut tx, actor, "tab.delete", Some(&id.to_string()), None).await?;
+        let detail = json!({"name": before.name, "before": shown(&fields_of(before))});
+        audit(
+            &mut tx,
+            actor,
+            "tab.delete",
+            Some(&id.to_string()),
+            Some(detail),
+        )
+        .await?;
         record(&mut tx, ChangeKind::Tabs, "*").await?;
         tx.commit().await?;
         Ok(())

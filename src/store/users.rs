@@ -31,6 +31,37 @@ pub(super) fn user_from_row(r: &AnyRow) -> Result<(User, Option<String>), sqlx::
     ))
 }
 
+/// How a password (or its hash) appears in the audit log.
+const MASK: &str = "********";
+
+/// A user's row inside a transaction (for the audit log's before and after).
+async fn user_in(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    id: UserId,
+) -> Result<Option<User>, sqlx::Error> {
+    let sql = format!(
+        "SELECT {USER_COLUMNS} FROM users u JOIN groups g ON g.id = u.group_id WHERE u.id = $1"
+    );
+    let row = sqlx::query(&sql).bind(id).fetch_optional(&mut **tx).await?;
+    Ok(row.map(|r| user_from_row(&r)).transpose()?.map(|(u, _)| u))
+}
+
+/// The named fields of a user as the audit log shows them: a password only as a mask.
+fn shown_fields(user: &User, fields: &[&str]) -> serde_json::Value {
+    let shown = fields.iter().map(|&f| {
+        let v = match f {
+            "username" => json!(user.username),
+            "email" => json!(user.email),
+            "group_id" => json!(user.group_id),
+            "locked" => json!(user.locked),
+            "image" => json!(user.image),
+            _ => json!(MASK),
+        };
+        (f.to_string(), v)
+    });
+    serde_json::Value::Object(shown.collect())
+}
+
 /// Changes to a user; `None` leaves a field as it is.
 #[derive(Debug, Clone, Default)]
 pub struct UserPatch {
@@ -67,7 +98,12 @@ impl Store {
         .map_err(StoreError::from_write)?;
         let id: i64 = row.try_get(0)?;
         claim_name(&mut tx, id, &new.username, new.reuse_retired_name, actor).await?;
-        let detail = json!({"username": new.username, "group_id": new.group_id});
+        let detail = json!({
+            "username": new.username,
+            "group_id": new.group_id,
+            "after": {"username": new.username, "email": new.email, "group_id": new.group_id,
+                      "password": new.password_hash.as_ref().map(|_| MASK)},
+        });
         audit(
             &mut tx,
             actor,
@@ -144,6 +180,7 @@ impl Store {
         actor: &Actor,
     ) -> Result<User, StoreError> {
         let mut tx = self.begin_write().await?;
+        let before = user_in(&mut tx, id).await?.ok_or(StoreError::NotFound)?;
         let t = now();
         let mut changed = Vec::new();
         if let Some(name) = &patch.username {
@@ -210,15 +247,14 @@ impl Store {
                 .await?;
             changed.push("image");
         }
-        let exists = sqlx::query("SELECT 1 FROM users WHERE id = $1")
-            .bind(id)
-            .fetch_optional(&mut *tx)
-            .await?;
-        if exists.is_none() {
-            return Err(StoreError::NotFound);
-        }
-        let detail =
-            json!({ "fields": changed, "group_id": patch.group_id, "locked": patch.locked });
+        let after = user_in(&mut tx, id).await?.ok_or(StoreError::NotFound)?;
+        let detail = json!({
+            "fields": changed,
+            "group_id": patch.group_id,
+            "locked": patch.locked,
+            "before": shown_fields(&before, &changed),
+            "after": shown_fields(&after, &changed),
+        });
         audit(&mut tx, actor, action, Some(&id.to_string()), Some(detail)).await?;
         record(&mut tx, ChangeKind::User, &id.to_string()).await?;
         tx.commit().await?;
@@ -244,6 +280,7 @@ impl Store {
     /// Deletes a user and (by cascade) their sessions.
     pub async fn delete_user(&self, id: UserId, actor: &Actor) -> Result<(), StoreError> {
         let mut tx = self.begin_write().await?;
+        let before = user_in(&mut tx, id).await?.ok_or(StoreError::NotFound)?;
         // The name stays claimed, retired: apps behind Usher may still know the person by it.
         retire_names(&mut tx, id, None).await?;
         // Sessions first: SQLite enforces ON DELETE CASCADE only with foreign_keys on, PostgreSQL always.
@@ -258,7 +295,16 @@ impl Store {
         if r.rows_affected() == 0 {
             return Err(StoreError::NotFound);
         }
-        audit(&mut tx, actor, "user.delete", Some(&id.to_string()), None).await?;
+        let all = ["username", "email", "group_id", "locked"];
+        let detail = json!({ "before": shown_fields(&before, &all) });
+        audit(
+            &mut tx,
+            actor,
+            "user.delete",
+            Some(&id.to_string()),
+            Some(detail),
+        )
+        .await?;
         record(&mut tx, ChangeKind::User, &id.to_string()).await?;
         tx.commit().await?;
         Ok(())

@@ -810,7 +810,7 @@ async fn the_audit_log_records_who_did_what_without_secrets() {
     }
     assert!(entries
         .iter()
-        .any(|e| e["action"] == "session.create" && e["target"] == root_target.as_str()));
+        .any(|e| e["action"] == "login.success" && e["target"] == root_target.as_str()));
     let text = b.to_string();
     for secret in ["secret password", PASSWORD, "argon2"] {
         assert!(!text.contains(secret), "audit log leaks {secret:?}");

@@ -151,7 +151,7 @@ async fn a_valid_patch_applies_and_shows_in_behaviour() {
         .as_array()
         .unwrap()
         .iter()
-        .any(|e| e["action"] == "settings.update" && e["detail"]["remember_days"] == 3));
+        .any(|e| e["action"] == "settings.update" && e["detail"]["remember_days"]["after"] == 3));
 }
 
 #[tokio::test]

@@ -8,6 +8,7 @@ mod api_login;
 mod api_names;
 mod api_settings;
 mod api_tabs;
+mod audit;
 mod authz;
 mod cli;
 mod csrf;

@@ -65,6 +65,14 @@ async fn a_replayed_pin_cookie_makes_no_second_session() {
         assert!(!makes_session(&r));
     }
     assert_eq!(friend_sessions(&p).await, 1, "one session in the database");
+    // The audit log has the sign-in, with its method.
+    let entries = p.app.core.store.audit_recent(50).await.unwrap();
+    assert!(
+        entries
+            .iter()
+            .any(|e| e["action"] == "login.success" && e["detail"]["method"] == "plex_oauth"),
+        "{entries:#?}"
+    );
 }
 
 /// How many sessions FRIEND_A's local user has.

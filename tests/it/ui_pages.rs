@@ -23,6 +23,7 @@ const PAGES: &[&str] = &[
     "/users",
     "/groups",
     "/tabs",
+    "/audit",
     "/account",
     "/debug",
 ];
@@ -32,6 +33,7 @@ const ADMIN_ONLY: &[&str] = &[
     "/users",
     "/groups",
     "/tabs",
+    "/audit",
 ];
 
 pub(crate) async fn get(

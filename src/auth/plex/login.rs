@@ -47,11 +47,23 @@ impl Core {
         let account = match answer {
             Ok(account) => account,
             Err(PlexError::BadCredentials) => {
-                self.login_failed(&user_key, login, "plex.tv refused the password", client);
+                self.login_failed(
+                    &user_key,
+                    login,
+                    SessionMethod::PlexPassword,
+                    "plex.tv refused the password",
+                    client,
+                );
                 return Err(AuthError::InvalidCredentials);
             }
             Err(PlexError::WrongTwoFactorCode) => {
-                self.login_failed(&user_key, login, "wrong Plex two-factor code", client);
+                self.login_failed(
+                    &user_key,
+                    login,
+                    SessionMethod::PlexPassword,
+                    "wrong Plex two-factor code",
+                    client,
+                );
                 return Err(AuthError::Plex(PlexError::WrongTwoFactorCode));
             }
             Err(PlexError::TwoFactorRequired) => {
@@ -113,6 +125,12 @@ impl Core {
         };
         if let Access::Denied(why) = access {
             tracing::warn!(plex_user = %name, plex_id = account.id, ip = %client.ip, reason = %why, "Plex sign-in refused");
+            let known = self
+                .store
+                .find_user_by_plex_id(account.id)
+                .await?
+                .map(|u| u.id);
+            self.refused(method, known, "not allowed on this Plex server", client);
             return Err(AuthError::PlexNotAllowed(why));
         }
         let actor = Actor {
@@ -124,6 +142,7 @@ impl Core {
             .await?;
         if user.locked {
             tracing::warn!(user = %user.username, ip = %client.ip, reason = "locked", "login refused");
+            self.refused(method, Some(user.id), "locked", client);
             return Err(AuthError::Locked);
         }
         let signed_in = self.start_session(user, method, remember, client).await?;

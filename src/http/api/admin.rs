@@ -2,7 +2,8 @@
 
 use std::sync::Arc;
 
-use axum::extract::State;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -10,6 +11,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::no_content;
+use crate::audit::AuditFilter;
 use crate::auth::accounts::{
     managed_session, managed_sessions, managed_user, CreateUser, EditUser,
 };
@@ -217,12 +219,29 @@ pub async fn revoke_session(
     Ok(no_content())
 }
 
-/// `GET /api/v2/audit`: the newest audit entries.
-pub async fn audit(State(core): State<Arc<Core>>, _: Admin) -> Result<Response, ApiError> {
-    let entries = core
+/// `GET /api/v2/audit?person=&action=&since=&until=&offset=&limit=`: audit entries, newest
+/// first, with the number that match and where the next page starts (`null` on the last).
+pub async fn audit(
+    State(core): State<Arc<Core>>,
+    admin: Admin,
+    filter: Result<Query<AuditFilter>, QueryRejection>,
+) -> Result<Response, ApiError> {
+    let Query(filter) = filter
+        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid_input", e.body_text()))?;
+    let query = core.audit_query(&filter, admin.0.view.group_id).await?;
+    let page = core
         .store
-        .audit_recent(200)
+        .query_audit(&query)
         .await
         .map_err(crate::auth::AuthError::from)?;
-    Ok(Json(json!({ "entries": entries })).into_response())
+    let shown = query.offset + page.entries.len() as i64;
+    let next = (shown < page.total).then_some(shown);
+    Ok(Json(json!({
+        "entries": page.entries,
+        "total": page.total,
+        "offset": query.offset,
+        "limit": query.limit,
+        "next_offset": next,
+    }))
+    .into_response())
 }

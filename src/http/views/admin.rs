@@ -17,7 +17,8 @@ use crate::core::Core;
 use crate::domain::{Group, Tab};
 use crate::http::extract::Client;
 
-fn failed(e: impl std::fmt::Display) -> Response {
+/// The answer when an admin page's data cannot be read.
+pub(super) fn failed(e: impl std::fmt::Display) -> Response {
     tracing::error!(error = %e, "admin page could not be read");
     message(
         StatusCode::INTERNAL_SERVER_ERROR,

@@ -17,7 +17,7 @@ pub struct Nav {
     pub username: String,
     pub group_name: String,
     pub is_admin: bool,
-    /// Which menu entry is this page (`portal`, `settings`, `users`, `groups`, `tabs`, `account`, `debug`).
+    /// Which menu entry is this page (`portal`, `settings`, `users`, `groups`, `tabs`, `audit`, `account`, `debug`).
     pub active: &'static str,
 }
 

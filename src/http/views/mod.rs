@@ -19,6 +19,7 @@ use crate::core::Core;
 
 pub mod account;
 pub mod admin;
+pub mod audit;
 pub mod layout;
 mod nginx_box;
 pub mod plex;
