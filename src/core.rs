@@ -1,5 +1,10 @@
 //! The process-wide state shared by the HTTP layer and the CLI: store, settings snapshot,
 //! session cache, throttle, and the background tasks that keep them current.
+//!
+//! Several instances may share one database (docs/scaling.md). What must agree between them
+//! lives in the store; what lives here is a copy (settings, tabs, sessions: kept current by the
+//! change feed) or safe per process (SSO's memory of apps that are down, Plex check pacing).
+//! Background jobs that change shared data run on one instance at a time (`Store::run_alone`).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -17,7 +22,7 @@ use crate::crypto::SecretKey;
 use crate::domain::tab::TabIndex;
 use crate::feed::Follower;
 use crate::settings::{self, Settings};
-use crate::store::{Backend, Change, ChangeKind, Store};
+use crate::store::{Backend, Change, ChangeKind, Job, Store};
 
 /// Everything Usher knows at run time.
 pub struct Core {
@@ -131,11 +136,11 @@ impl Core {
         })?;
         Ok(Arc::new(Core {
             config,
+            throttle: LoginThrottle::new(store.clone()),
             store,
             secret_key,
             settings: ArcSwap::from_pointee(snapshot),
             sessions: SessionCache::default(),
-            throttle: LoginThrottle::default(),
             sso_guard: Arc::default(),
             plex: crate::auth::plex::PlexState::new(client_identifier),
             tabs: ArcSwap::from_pointee(TabIndex::new(&tabs)),
@@ -271,11 +276,22 @@ impl Core {
                     }
                 }
                 if rounds % 120 == 1 {
-                    // About hourly: drop expired sessions and old change-feed rows.
-                    let purged = core.store.purge_expired_sessions().await.unwrap_or(0);
-                    let _ = core.store.prune_changes(crate::domain::now() - 3600).await;
-                    if purged > 0 {
-                        tracing::info!(count = purged, "expired sessions removed");
+                    // About hourly, on one instance at a time: drop expired sessions, old
+                    // change-feed rows, used PINs past expiry and day-old throttle counters.
+                    let store = &core.store;
+                    let purge = async {
+                        let now = crate::domain::now();
+                        let purged = store.purge_expired_sessions().await.unwrap_or(0);
+                        let _ = store.prune_changes(now - 3600).await;
+                        let _ = store.prune_limits(now, now - 86_400).await;
+                        purged
+                    };
+                    match store.run_alone(Job::ExpiryPurge, purge).await {
+                        Ok(Some(purged)) if purged > 0 => {
+                            tracing::info!(count = purged, "expired sessions removed");
+                        }
+                        Ok(_) => {}
+                        Err(e) => tracing::warn!(error = %e, "expiry purge skipped"),
                     }
                 }
             }

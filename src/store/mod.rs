@@ -5,6 +5,7 @@
 mod changes;
 mod groups;
 mod import;
+mod limits;
 mod names;
 mod plex;
 mod sessions;
@@ -20,6 +21,7 @@ use sqlx::{AnyPool, Executor, Row};
 
 pub use changes::{Change, ChangeKind, ChangeListener};
 pub use import::{ImportBatch, ImportGroup, ImportUser, ImportWriteError};
+pub use limits::{Job, RateScope, RateWindow};
 pub use names::NameClaim;
 pub use plex::{NewPlexUser, PlexLink};
 pub use sessions::{NewSession, SessionInfo};
@@ -28,6 +30,11 @@ pub use tabs::TabFields;
 pub use users::UserPatch;
 
 use crate::domain::UserId;
+
+/// Longest wait for a connection. While PostgreSQL is away every request that needs it waits
+/// this long before its 503, so it is short; sqlx keeps trying to reconnect on every acquire, and
+/// the instance recovers by itself when the database returns.
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// Which database is behind the pool.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -53,6 +60,27 @@ pub enum StoreError {
 }
 
 impl StoreError {
+    /// True when the database could not be reached (connection refused or lost, pool timed
+    /// out, server shutting down), as opposed to a statement it refused.
+    pub fn is_unavailable(&self) -> bool {
+        match self {
+            StoreError::Database(e) => match e {
+                sqlx::Error::Io(_)
+                | sqlx::Error::Tls(_)
+                | sqlx::Error::PoolTimedOut
+                | sqlx::Error::PoolClosed
+                | sqlx::Error::WorkerCrashed
+                | sqlx::Error::Protocol(_) => true,
+                // SQLSTATE class 08 (connection exception), 57P01..03 (shutdown, cannot connect now).
+                sqlx::Error::Database(db) => db
+                    .code()
+                    .is_some_and(|c| c.starts_with("08") || c.starts_with("57P")),
+                _ => false,
+            },
+            _ => false,
+        }
+    }
+
     /// Maps unique-constraint violations to [`StoreError::Conflict`] naming the field.
     fn from_write(e: sqlx::Error) -> StoreError {
         if let sqlx::Error::Database(db) = &e {
@@ -115,7 +143,7 @@ impl Store {
         };
         let mut opts = AnyPoolOptions::new()
             .max_connections(if backend == Backend::Sqlite { 4 } else { 10 })
-            .acquire_timeout(Duration::from_secs(10));
+            .acquire_timeout(ACQUIRE_TIMEOUT);
         if backend == Backend::Sqlite {
             opts = opts.after_connect(|conn, _| {
                 Box::pin(async move {

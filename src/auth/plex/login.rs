@@ -31,10 +31,10 @@ impl Core {
             None => self.store.find_user_by_plex_username(login).await?,
         };
         let user_key = ThrottleKey::of(account, login);
-        self.check_throttle(&user_key, login, client)?;
+        self.check_throttle(&user_key, login, client).await?;
         if auth_type == AuthType::LocalAndBackend {
             if let Ok(user) = self.local_password(found, &attempt.password).await? {
-                self.throttle.success(&user_key);
+                self.throttle.success(&user_key).await?;
                 return self
                     .start_local_session(user, attempt.remember, client)
                     .await;
@@ -47,11 +47,13 @@ impl Core {
         let account = match answer {
             Ok(account) => account,
             Err(PlexError::BadCredentials) => {
-                self.login_failed(&user_key, login, "plex.tv refused the password", client);
+                self.login_failed(&user_key, login, "plex.tv refused the password", client)
+                    .await?;
                 return Err(AuthError::InvalidCredentials);
             }
             Err(PlexError::WrongTwoFactorCode) => {
-                self.login_failed(&user_key, login, "wrong Plex two-factor code", client);
+                self.login_failed(&user_key, login, "wrong Plex two-factor code", client)
+                    .await?;
                 return Err(AuthError::Plex(PlexError::WrongTwoFactorCode));
             }
             Err(PlexError::TwoFactorRequired) => {
@@ -63,7 +65,7 @@ impl Core {
                 return Err(AuthError::Plex(e));
             }
         };
-        self.throttle.success(&user_key);
+        self.throttle.success(&user_key).await?;
         self.admit(
             &account,
             SessionMethod::PlexPassword,

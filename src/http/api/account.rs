@@ -167,16 +167,21 @@ pub async fn change_my_password(
     Ok(no_content())
 }
 
-/// `GET /healthz`: 200 when the database answers.
+/// `GET /healthz`: 200 when the store (database) answers; 503 "store down" when it does not,
+/// so a load balancer stops sending new sign-ins here (cached sessions still pass proxy-auth).
 pub async fn healthz(State(core): State<Arc<Core>>) -> Response {
     match core.store.latest_change_id().await {
-        Ok(_) => Json(json!({"status": "ok"})).into_response(),
+        Ok(_) => Json(json!({"status": "ok", "store": "up"})).into_response(),
         Err(e) => {
-            tracing::error!(error = %e, "health check: database unavailable");
+            tracing::error!(error = %e, "health check: store down");
+            let store = match core.store.backend() {
+                crate::store::Backend::Sqlite => "SQLite",
+                crate::store::Backend::Postgres => "PostgreSQL",
+            };
             ApiError::new(
                 axum::http::StatusCode::SERVICE_UNAVAILABLE,
-                "unavailable",
-                "the database does not answer",
+                "store_unavailable",
+                format!("store down: the {store} database does not answer"),
             )
             .into_response()
         }
