@@ -6,6 +6,7 @@
 //! change feed) or safe per process (SSO's memory of apps that are down, Plex check pacing).
 //! Background jobs that change shared data run on one instance at a time (`Store::run_alone`).
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -38,6 +39,9 @@ pub struct Core {
     pub plex: crate::auth::plex::PlexState,
     /// Tab name → group, for proxy-auth URLs naming a tab; rebuilt when tabs change.
     tabs: ArcSwap<TabIndex>,
+    /// True while the change feed cannot be read (the store is down, or came back and the feed
+    /// has not caught up yet): `/healthz` says "store down" until it clears.
+    feed_behind: AtomicBool,
 }
 
 /// Meta key of the key check value: a known text encrypted with the instance key.
@@ -144,7 +148,19 @@ impl Core {
             sso_guard: Arc::default(),
             plex: crate::auth::plex::PlexState::new(client_identifier),
             tabs: ArcSwap::from_pointee(TabIndex::new(&tabs)),
+            feed_behind: AtomicBool::new(false),
         }))
+    }
+
+    /// True while the change feed has not caught up with the store (see `feed_behind`).
+    pub fn feed_behind(&self) -> bool {
+        self.feed_behind.load(Ordering::Acquire)
+    }
+
+    /// Notes that the store did not answer: changes may be missed (a notification lost with
+    /// the connection), so `/healthz` stays "store down" until the feed has been read again.
+    pub fn store_went_away(&self) {
+        self.feed_behind.store(true, Ordering::Release);
     }
 
     /// The current settings snapshot (cheap: an atomic load).
@@ -257,8 +273,20 @@ impl Core {
                     _ = tick.tick() => {}
                     _ = wake.notified() => {}
                 }
-                if let Err(e) = core.follow_changes(&mut follower).await {
-                    tracing::warn!(error = %e, "change feed read failed");
+                match core.follow_changes(&mut follower).await {
+                    Ok(()) if core.feed_behind.load(Ordering::Acquire) => {
+                        // Changes made while this instance could not read the feed may have
+                        // been pruned since: start every session over from the store.
+                        core.sessions.invalidate_all();
+                        core.feed_behind.store(false, Ordering::Release);
+                        tracing::info!("change feed caught up: the store answers again");
+                    }
+                    Ok(()) => {}
+                    Err(e) => {
+                        if !core.feed_behind.swap(true, Ordering::AcqRel) {
+                            tracing::warn!(error = %e, "change feed read failed: cached sessions keep passing until it is back");
+                        }
+                    }
                 }
             }
         });

@@ -390,6 +390,7 @@ impl Core {
                 Ok(None)
             }
             Err(e) if e.is_unavailable() => {
+                self.store_went_away();
                 tracing::error!(error = %e, "session lookup failed: store unavailable");
                 Err(AuthError::StoreDown)
             }
