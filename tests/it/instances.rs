@@ -313,3 +313,83 @@ async fn a_postgres_outage_keeps_cached_sessions_refuses_what_it_cannot_vouch_fo
     second.stop().await;
     first.stop().await;
 }
+
+const TWO_INSTANCES_NGINX: &str = include_str!("../../docs/examples/nginx-two-instances.conf");
+
+#[tokio::test]
+async fn behind_nginx_an_instance_without_its_database_hands_the_check_to_the_other() {
+    use crate::support::echo::spawn_echo;
+    use crate::support::nginx::Nginx;
+
+    let pg = PgDatabase::create().await;
+    let (relay, through) = TcpCut::in_front_of(&pg.url).await;
+    let first = TestApp::spawn_with(|c| c.database_url = through.clone()).await;
+    let key = key_of(&first);
+    let second = TestApp::spawn_with(|c| {
+        c.database_url = pg.url.clone();
+        c.secret_key = Some(key);
+    })
+    .await;
+    let (echo, _echo_task) = spawn_echo().await;
+    let conf = TWO_INSTANCES_NGINX
+        .replace("127.0.0.1:8420", &first.addr.to_string())
+        .replace("127.0.0.1:8421", &second.addr.to_string())
+        .replace("127.0.0.1:9000", &echo.to_string())
+        .replace("listen 127.0.0.1:8080", "listen 127.0.0.1:{{PORT}}");
+    let nginx = Nginx::start(&conf).await;
+    first.add_user("alice", 4).await;
+    first.add_user("bob", 4).await;
+    let app = |cookie: String| {
+        let url = nginx.url("/app/");
+        async move {
+            reqwest::Client::new()
+                .get(url)
+                .header(COOKIE, cookie)
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }
+    };
+
+    // Signed in through nginx, whichever instance answers.
+    let r = reqwest::Client::new()
+        .post(nginx.url("/api/v2/login"))
+        .json(&serde_json::json!({"username": "alice", "password": PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "{}", nginx.error_log());
+    let alice = crate::api_login::cookie_named(&r, "usher_session")
+        .split(';')
+        .next()
+        .unwrap()
+        .to_string();
+    for _ in 0..4 {
+        assert_eq!(app(alice.clone()).await, 200);
+    }
+    // Bob's session is made on the second: the first has never seen it.
+    let r = second.login(&second.client(), "bob", PASSWORD).await;
+    let bob = crate::api_login::cookie_named(&r, "usher_session")
+        .split(';')
+        .next()
+        .unwrap()
+        .to_string();
+
+    relay.cut();
+    for i in 0..10 {
+        assert_eq!(app(alice.clone()).await, 200, "alice, request {i}");
+        assert_eq!(
+            app(bob.clone()).await,
+            200,
+            "bob, request {i}: a 503 from the first is retried on the second\n{}",
+            nginx.error_log()
+        );
+    }
+    assert_eq!(app("usher_session=nobody".into()).await, 401);
+    assert_eq!(health(&first).await.0, 503);
+    relay.restore();
+    second.stop().await;
+    first.stop().await;
+}
