@@ -59,10 +59,8 @@ fn key_of(app: &TestApp) -> SecretString {
     SecretString::from(key.trim().to_string())
 }
 
-/// Signs alice in on `app`; returns her session cookie as `name=value`.
-async fn sign_in(app: &TestApp) -> String {
-    let r = app.login(&app.client(), "alice", PASSWORD).await;
-    assert_eq!(r.status(), 200);
+/// The session cookie a sign-in answer sets, as `name=value`.
+fn session_cookie(r: &reqwest::Response) -> String {
     r.headers()
         .get_all(SET_COOKIE)
         .iter()
@@ -71,6 +69,13 @@ async fn sign_in(app: &TestApp) -> String {
         .and_then(|v| v.split(';').next())
         .expect("session cookie")
         .to_string()
+}
+
+/// Signs alice in on `app`; returns her session cookie as `name=value`.
+async fn sign_in(app: &TestApp) -> String {
+    let r = app.login(&app.client(), "alice", PASSWORD).await;
+    assert_eq!(r.status(), 200);
+    session_cookie(&r)
 }
 
 /// Proxy-auth status of a request carrying `cookie`.
@@ -141,22 +146,25 @@ async fn a_sign_out_on_one_instance_reaches_the_other_by_notification() {
 }
 
 /// Two instances on one fresh PostgreSQL database (always PostgreSQL: several instances is what
-/// it is for), the second with the first's key; `adjust` changes both configurations.
-async fn two_instances(adjust: impl Fn(&mut Config)) -> (PgDatabase, TestApp, TestApp) {
+/// it is for), the second with the first's key. With `cuttable`, the first reaches the database
+/// through a relay the test can cut; the second always directly (it stands for the rest of the
+/// cluster, which still reaches the database).
+async fn two_instances(cuttable: bool) -> (PgDatabase, Option<TcpCut>, TestApp, TestApp) {
     let pg = PgDatabase::create().await;
-    let first = TestApp::spawn_with(|c| {
-        c.database_url = pg.url.clone();
-        adjust(c);
-    })
-    .await;
+    let (relay, first_url) = if cuttable {
+        let (relay, through) = TcpCut::in_front_of(&pg.url).await;
+        (Some(relay), through)
+    } else {
+        (None, pg.url.clone())
+    };
+    let first = TestApp::spawn_with(|c| c.database_url = first_url).await;
     let key = key_of(&first);
     let second = TestApp::spawn_with(|c| {
         c.database_url = pg.url.clone();
         c.secret_key = Some(key);
-        adjust(c);
     })
     .await;
-    (pg, first, second)
+    (pg, relay, first, second)
 }
 
 #[tokio::test]
@@ -200,7 +208,7 @@ async fn a_plex_pin_used_on_one_instance_is_refused_on_the_other() {
 
 #[tokio::test]
 async fn failed_sign_ins_count_against_one_budget_on_every_instance() {
-    let (_pg, first, second) = two_instances(|_| {}).await;
+    let (_pg, _, first, second) = two_instances(false).await;
     first.add_user("alice", 4).await;
     let max = first.core.settings().throttle.max_failures_per_user;
     // Wrong passwords spread over both instances, as a client of an nginx `upstream` sends them.
@@ -229,17 +237,8 @@ async fn health(app: &TestApp) -> (u16, serde_json::Value) {
 
 #[tokio::test]
 async fn a_postgres_outage_keeps_cached_sessions_refuses_what_it_cannot_vouch_for_and_heals() {
-    let pg = PgDatabase::create().await;
-    // The first instance reaches PostgreSQL through a relay the test can cut; the second
-    // directly (it stands for the rest of the cluster, which still reaches the database).
-    let (relay, through) = TcpCut::in_front_of(&pg.url).await;
-    let first = TestApp::spawn_with(|c| c.database_url = through.clone()).await;
-    let key = key_of(&first);
-    let second = TestApp::spawn_with(|c| {
-        c.database_url = pg.url.clone();
-        c.secret_key = Some(key);
-    })
-    .await;
+    let (_pg, relay, first, second) = two_instances(true).await;
+    let relay = relay.expect("a relay");
     first.add_user("alice", 4).await;
     first.add_user("bob", 4).await;
     let cached = sign_in(&first).await;
@@ -250,11 +249,7 @@ async fn a_postgres_outage_keeps_cached_sessions_refuses_what_it_cannot_vouch_fo
     // Bob signs in on the second: the first has never seen his session.
     let r = second.login(&second.client(), "bob", PASSWORD).await;
     assert_eq!(r.status(), 200);
-    let uncached = crate::api_login::cookie_named(&r, "usher_session")
-        .split(';')
-        .next()
-        .unwrap()
-        .to_string();
+    let uncached = session_cookie(&r);
     assert_eq!(health(&first).await.0, 200);
 
     relay.cut();
@@ -321,15 +316,8 @@ async fn behind_nginx_an_instance_without_its_database_hands_the_check_to_the_ot
     use crate::support::echo::spawn_echo;
     use crate::support::nginx::Nginx;
 
-    let pg = PgDatabase::create().await;
-    let (relay, through) = TcpCut::in_front_of(&pg.url).await;
-    let first = TestApp::spawn_with(|c| c.database_url = through.clone()).await;
-    let key = key_of(&first);
-    let second = TestApp::spawn_with(|c| {
-        c.database_url = pg.url.clone();
-        c.secret_key = Some(key);
-    })
-    .await;
+    let (_pg, relay, first, second) = two_instances(true).await;
+    let relay = relay.expect("a relay");
     let (echo, _echo_task) = spawn_echo().await;
     let conf = TWO_INSTANCES_NGINX
         .replace("127.0.0.1:8420", &first.addr.to_string())
@@ -361,21 +349,13 @@ async fn behind_nginx_an_instance_without_its_database_hands_the_check_to_the_ot
         .await
         .unwrap();
     assert_eq!(r.status(), 200, "{}", nginx.error_log());
-    let alice = crate::api_login::cookie_named(&r, "usher_session")
-        .split(';')
-        .next()
-        .unwrap()
-        .to_string();
+    let alice = session_cookie(&r);
     for _ in 0..4 {
         assert_eq!(app(alice.clone()).await, 200);
     }
     // Bob's session is made on the second: the first has never seen it.
     let r = second.login(&second.client(), "bob", PASSWORD).await;
-    let bob = crate::api_login::cookie_named(&r, "usher_session")
-        .split(';')
-        .next()
-        .unwrap()
-        .to_string();
+    let bob = session_cookie(&r);
 
     relay.cut();
     for i in 0..10 {
