@@ -78,6 +78,17 @@ async fn sign_in(app: &TestApp) -> String {
     session_cookie(&r)
 }
 
+/// Signs the session of `cookie` out through `app`.
+async fn sign_out(app: &TestApp, cookie: &str) {
+    let r = reqwest::Client::new()
+        .post(app.url("/api/v2/logout"))
+        .header(COOKIE, cookie)
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success(), "logout: {}", r.status());
+}
+
 /// Proxy-auth status of a request carrying `cookie`.
 async fn proxy_auth(app: &TestApp, cookie: &str) -> u16 {
     reqwest::Client::new()
@@ -117,13 +128,7 @@ async fn a_sign_out_on_one_instance_reaches_the_other_by_notification() {
         assert_eq!(proxy_auth(&second, &cookie).await, 200);
         assert_eq!(proxy_auth(&second, &cookie).await, 200);
 
-        let r = reqwest::Client::new()
-            .post(first.url("/api/v2/logout"))
-            .header(COOKIE, &cookie)
-            .send()
-            .await
-            .unwrap();
-        assert!(r.status().is_success(), "logout: {}", r.status());
+        sign_out(&first, &cookie).await;
         let signed_out = Instant::now();
         let mut status = 200;
         while status == 200 && signed_out.elapsed() < Duration::from_secs(10) {
@@ -254,13 +259,7 @@ async fn a_postgres_outage_keeps_cached_sessions_refuses_what_it_cannot_vouch_fo
 
     relay.cut();
     // Revoked elsewhere while the first cannot hear about it.
-    let r = reqwest::Client::new()
-        .post(second.url("/api/v2/logout"))
-        .header(COOKIE, &revoked)
-        .send()
-        .await
-        .unwrap();
-    assert!(r.status().is_success());
+    sign_out(&second, &revoked).await;
 
     assert_eq!(
         proxy_auth(&first, &cached).await,
