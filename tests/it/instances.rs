@@ -372,3 +372,46 @@ async fn behind_nginx_an_instance_without_its_database_hands_the_check_to_the_ot
     second.stop().await;
     first.stop().await;
 }
+
+#[tokio::test]
+async fn a_background_job_runs_on_one_instance_at_a_time() {
+    use sqlx::Connection;
+    use usher::store::Job;
+
+    let (pg, _, first, second) = two_instances(false).await;
+    // Another instance in the middle of the hourly purge holds its advisory lock.
+    let mut busy = sqlx::PgConnection::connect(&pg.url).await.unwrap();
+    sqlx::query("SELECT pg_advisory_lock($1)")
+        .bind(Job::ExpiryPurge as i64)
+        .execute(&mut busy)
+        .await
+        .unwrap();
+    for app in [&first, &second] {
+        let ran = app
+            .core
+            .store
+            .run_alone(Job::ExpiryPurge, async { "purged" })
+            .await
+            .unwrap();
+        assert_eq!(ran, None, "ran while another instance held the job");
+    }
+    // Another job is not held up by it.
+    let ran = first
+        .core
+        .store
+        .run_alone(Job::PlexFriendsRefresh, async { "refreshed" })
+        .await
+        .unwrap();
+    assert_eq!(ran, Some("refreshed"));
+
+    busy.close().await.unwrap();
+    let ran = second
+        .core
+        .store
+        .run_alone(Job::ExpiryPurge, async { "purged" })
+        .await
+        .unwrap();
+    assert_eq!(ran, Some("purged"), "runs once the other instance is done");
+    second.stop().await;
+    first.stop().await;
+}
