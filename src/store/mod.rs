@@ -31,10 +31,11 @@ pub use users::UserPatch;
 
 use crate::domain::UserId;
 
-/// Longest wait for a connection. While PostgreSQL is away every request that needs it waits
-/// this long before its 503, so it is short; sqlx keeps trying to reconnect on every acquire, and
-/// the instance recovers by itself when the database returns.
-const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(3);
+/// Longest wait for a PostgreSQL connection. While the database is away every request that
+/// needs it waits at most this long before its 503, so it is short; sqlx opens a new connection
+/// on a later acquire, and the instance recovers by itself when the database returns. (SQLite
+/// keeps its 10 s: a local file is not "away", only busy.)
+const PG_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// Which database is behind the pool.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -143,7 +144,11 @@ impl Store {
         };
         let mut opts = AnyPoolOptions::new()
             .max_connections(if backend == Backend::Sqlite { 4 } else { 10 })
-            .acquire_timeout(ACQUIRE_TIMEOUT);
+            .acquire_timeout(if backend == Backend::Sqlite {
+                Duration::from_secs(10)
+            } else {
+                PG_ACQUIRE_TIMEOUT
+            });
         if backend == Backend::Sqlite {
             opts = opts.after_connect(|conn, _| {
                 Box::pin(async move {
