@@ -1,6 +1,12 @@
 //! The process-wide state shared by the HTTP layer and the CLI: store, settings snapshot,
 //! session cache, throttle, and the background tasks that keep them current.
+//!
+//! Several instances may share one database (docs/scaling.md). What must agree between them
+//! lives in the store; what lives here is a copy (settings, tabs, sessions: kept current by the
+//! change feed) or safe per process (SSO's memory of apps that are down, Plex check pacing).
+//! Background jobs that change shared data run on one instance at a time (`Store::run_alone`).
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -17,7 +23,7 @@ use crate::crypto::SecretKey;
 use crate::domain::tab::TabIndex;
 use crate::feed::Follower;
 use crate::settings::{self, Settings};
-use crate::store::{Backend, Change, ChangeKind, Store};
+use crate::store::{Backend, Change, ChangeKind, Job, Store};
 
 /// Everything Usher knows at run time.
 pub struct Core {
@@ -35,6 +41,9 @@ pub struct Core {
     pub plex: crate::auth::plex::PlexState,
     /// Tab name → group, for proxy-auth URLs naming a tab; rebuilt when tabs change.
     tabs: ArcSwap<TabIndex>,
+    /// True while the change feed cannot be read (the store is down, or came back and the feed
+    /// has not caught up yet): `/healthz` says "store down" until it clears.
+    feed_behind: AtomicBool,
 }
 
 /// Meta key of the key check value: a known text encrypted with the instance key.
@@ -133,16 +142,28 @@ impl Core {
         })?;
         Ok(Arc::new(Core {
             config,
+            throttle: LoginThrottle::new(store.clone()),
             store,
             secret_key,
             settings: ArcSwap::from_pointee(snapshot),
             sessions: SessionCache::default(),
-            throttle: LoginThrottle::default(),
             audit_budget: Default::default(),
             sso_guard: Arc::default(),
             plex: crate::auth::plex::PlexState::new(client_identifier),
             tabs: ArcSwap::from_pointee(TabIndex::new(&tabs)),
+            feed_behind: AtomicBool::new(false),
         }))
+    }
+
+    /// True while the change feed has not caught up with the store (see `feed_behind`).
+    pub fn feed_behind(&self) -> bool {
+        self.feed_behind.load(Ordering::Acquire)
+    }
+
+    /// Notes that the store did not answer: changes may be missed (a notification lost with
+    /// the connection), so `/healthz` stays "store down" until the feed has been read again.
+    pub fn store_went_away(&self) {
+        self.feed_behind.store(true, Ordering::Release);
     }
 
     /// The current settings snapshot (cheap: an atomic load).
@@ -258,8 +279,20 @@ impl Core {
                     _ = tick.tick() => {}
                     _ = wake.notified() => {}
                 }
-                if let Err(e) = core.follow_changes(&mut follower).await {
-                    tracing::warn!(error = %e, "change feed read failed");
+                match core.follow_changes(&mut follower).await {
+                    Ok(()) if core.feed_behind.load(Ordering::Acquire) => {
+                        // Changes made while this instance could not read the feed may have
+                        // been pruned since: start every session over from the store.
+                        core.sessions.invalidate_all();
+                        core.feed_behind.store(false, Ordering::Release);
+                        tracing::info!("change feed caught up: the store answers again");
+                    }
+                    Ok(()) => {}
+                    Err(e) => {
+                        if !core.feed_behind.swap(true, Ordering::AcqRel) {
+                            tracing::warn!(error = %e, "change feed read failed: cached sessions keep passing until it is back");
+                        }
+                    }
                 }
             }
         });
@@ -278,14 +311,26 @@ impl Core {
                     }
                 }
                 if rounds % 120 == 1 {
-                    // About hourly: drop expired sessions and old change-feed rows.
-                    let purged = core.store.purge_expired_sessions().await.unwrap_or(0);
-                    let _ = core.store.prune_changes(crate::domain::now() - 3600).await;
-                    if let Err(e) = core.enforce_audit_retention().await {
-                        tracing::warn!(error = %e, "removing old audit entries failed");
-                    }
-                    if purged > 0 {
-                        tracing::info!(count = purged, "expired sessions removed");
+                    // About hourly, on one instance at a time: drop expired sessions, old
+                    // change-feed rows, used PINs past expiry, day-old throttle counters and
+                    // audit entries past their retention.
+                    let store = &core.store;
+                    let purge = async {
+                        let now = crate::domain::now();
+                        let purged = store.purge_expired_sessions().await.unwrap_or(0);
+                        let _ = store.prune_changes(now - 3600).await;
+                        let _ = store.prune_limits(now, now - 86_400).await;
+                        if let Err(e) = core.enforce_audit_retention().await {
+                            tracing::warn!(error = %e, "removing old audit entries failed");
+                        }
+                        purged
+                    };
+                    match store.run_alone(Job::ExpiryPurge, purge).await {
+                        Ok(Some(purged)) if purged > 0 => {
+                            tracing::info!(count = purged, "expired sessions removed");
+                        }
+                        Ok(_) => {}
+                        Err(e) => tracing::warn!(error = %e, "expiry purge skipped"),
                     }
                 }
             }

@@ -275,10 +275,10 @@ impl Core {
         let user = self.store.get_user(me).await?.ok_or(AuthError::NotFound)?;
         // The same budget as the sign-in form: the account, not the text.
         let key = super::throttle::ThrottleKey::Account(me);
-        self.check_throttle(&key, &user.username, client)?;
+        self.check_throttle(&key, &user.username, client).await?;
         let found = self.store.find_user_for_login(&user.username).await?;
         match self.local_password(found, current).await? {
-            Ok(u) if u.id == me => self.throttle.success(&key),
+            Ok(u) if u.id == me => self.throttle.success(&key).await?,
             _ => {
                 self.login_failed(
                     &key,
@@ -286,7 +286,8 @@ impl Core {
                     crate::domain::SessionMethod::Local,
                     "wrong current password",
                     client,
-                );
+                )
+                .await?;
                 return Err(AuthError::InvalidField(
                     crate::domain::tab::FieldError::new(
                         "current_password",

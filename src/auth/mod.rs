@@ -72,6 +72,9 @@ pub enum AuthError {
     /// A Plex PIN that already signed someone in.
     #[error("this Plex sign-in was already used; start again")]
     PinUsed,
+    /// The database does not answer (503): nothing that needs it can be vouched for.
+    #[error("the store (database) is unavailable; try again shortly")]
+    StoreDown,
 }
 
 impl AuthError {
@@ -97,6 +100,7 @@ impl AuthError {
             AuthError::PinNotFound => "pin_not_found",
             AuthError::PinExpired => "pin_expired",
             AuthError::PinUsed => "pin_used",
+            AuthError::StoreDown => "store_unavailable",
         }
     }
 }
@@ -108,6 +112,10 @@ impl From<StoreError> for AuthError {
             StoreError::NotFound => AuthError::NotFound,
             StoreError::NameTaken { name, retired } => {
                 AuthError::FieldConflict(name_taken(&name, retired))
+            }
+            e if e.is_unavailable() => {
+                tracing::error!(error = %e, "store unavailable");
+                AuthError::StoreDown
             }
             other => {
                 tracing::error!(error = %other, "store error");
@@ -233,15 +241,16 @@ impl Core {
         let login = check_login_input(&attempt)?;
         let found = self.store.find_user_for_login(login).await?;
         let key = ThrottleKey::of(found.as_ref().map(|(u, _)| u.id), login);
-        self.check_throttle(&key, login, client)?;
+        self.check_throttle(&key, login, client).await?;
         match self.local_password(found, &attempt.password).await? {
             Ok(user) => {
-                self.throttle.success(&key);
+                self.throttle.success(&key).await?;
                 self.start_local_session(user, attempt.remember, client)
                     .await
             }
             Err(reason) => {
-                self.login_failed(&key, login, SessionMethod::Local, reason, client);
+                self.login_failed(&key, login, SessionMethod::Local, reason, client)
+                    .await?;
                 Err(AuthError::InvalidCredentials)
             }
         }
@@ -250,14 +259,14 @@ impl Core {
     /// Refuses a sign-in while the account (or name) or the client IP is throttled. The account
     /// is looked up before this for known and unknown names alike, so the answer and its
     /// timing do not tell them apart.
-    pub(crate) fn check_throttle(
+    pub(crate) async fn check_throttle(
         &self,
         key: &ThrottleKey,
         login: &str,
         client: &ClientInfo,
     ) -> Result<(), AuthError> {
         let cfg = self.settings().throttle;
-        if let Err(wait) = self.throttle.check(key, client.ip, cfg, now()) {
+        if let Err(wait) = self.throttle.check(key, client.ip, cfg, now()).await? {
             tracing::warn!(user = %login, ip = %client.ip, wait_seconds = wait, "login refused: throttled");
             return Err(AuthError::Throttled(wait));
         }
@@ -266,22 +275,22 @@ impl Core {
 
     /// Counts, logs and audits a failed sign-in (the audit entry names the account, never the
     /// typed text: see src/audit.rs).
-    pub(crate) fn login_failed(
+    pub(crate) async fn login_failed(
         &self,
         key: &ThrottleKey,
         login: &str,
         method: SessionMethod,
         reason: &'static str,
         client: &ClientInfo,
-    ) {
-        let cfg = self.settings().throttle;
-        self.throttle.failure(key, client.ip, cfg, now());
+    ) -> Result<(), AuthError> {
         tracing::warn!(user = %login, ip = %client.ip, reason, "login failed");
         let user = match key {
             ThrottleKey::Account(id) => Some(*id),
             ThrottleKey::Unknown(_) => None,
         };
         self.refused(method, user, reason, client);
+        let cfg = self.settings().throttle;
+        Ok(self.throttle.failure(key, client.ip, cfg, now()).await?)
     }
 
     /// Audits a refused sign-in that the throttle does not count (a locked account, a Plex
@@ -386,27 +395,35 @@ impl Core {
     }
 
     /// The session behind a cookie's token hash: from the cache, else from the store.
-    pub async fn session(&self, hash: &TokenHash) -> Option<Arc<SessionView>> {
+    /// `Err(StoreDown)` when it is not cached and the store does not answer: the caller cannot
+    /// say whether it is valid, so must not answer as if it knew (never a pass, never "signed
+    /// out" as if the store had said so).
+    pub async fn session(&self, hash: &TokenHash) -> Result<Option<Arc<SessionView>>, AuthError> {
         if let Some(view) = self.sessions.get(hash) {
-            return (view.expires_at > now()).then_some(view);
+            return Ok((view.expires_at > now()).then_some(view));
         }
         if self.sessions.is_missing(hash) {
-            return None;
+            return Ok(None);
         }
         let generation = self.sessions.generation();
         match self.store.load_session_view(&hash_hex(hash)).await {
             Ok(Some(view)) => {
                 let view = Arc::new(view);
                 self.sessions.insert(*hash, view.clone(), generation);
-                Some(view)
+                Ok(Some(view))
             }
             Ok(None) => {
                 self.sessions.mark_missing(*hash);
-                None
+                Ok(None)
+            }
+            Err(e) if e.is_unavailable() => {
+                self.store_went_away();
+                tracing::error!(error = %e, "session lookup failed: store unavailable");
+                Err(AuthError::StoreDown)
             }
             Err(e) => {
                 tracing::error!(error = %e, "session lookup failed");
-                None
+                Ok(None)
             }
         }
     }

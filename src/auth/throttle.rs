@@ -1,21 +1,20 @@
-//! Server-side throttling of failed sign-ins, per account and per client IP, in bounded memory.
-//! A paused account affects only that account; there is no switch an attacker can flip for
-//! everybody.
+//! Server-side throttling of failed sign-ins, per account and per client IP. The counters live
+//! in the store (`rate_windows`), so every instance on one database counts against the same
+//! budget: retrying a refused password on another instance gains nothing. A paused account
+//! affects only that account; there is no switch an attacker can flip for everybody.
 //!
 //! Must never: give one account several budgets. Whatever text names the account (its username
 //! in any case, its e-mail, the Plex name it is linked to) counts against the account's id;
 //! text that names nobody counts against its look-alike key, so `zed`, `ZED` and `ｚｅｄ` share
-//! one budget there too.
+//! one budget there too. Nor may a sign-in go ahead when the counters cannot be read: the store
+//! being down refuses it (503) rather than letting it through unthrottled.
 
 use std::net::IpAddr;
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
-
-use moka::sync::Cache;
 
 use crate::domain::names::name_key;
 use crate::domain::UserId;
 use crate::settings::ThrottleSettings;
+use crate::store::{RateScope, Store, StoreError};
 
 /// What a failed sign-in counts against.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -36,47 +35,9 @@ impl ThrottleKey {
     }
 }
 
-#[derive(Debug, Default)]
-struct Window {
-    start: i64,
-    failures: u32,
-}
-
-impl Window {
-    /// Seconds until the window ends when it is over the limit.
-    fn blocked_for(&self, max: u32, window: i64, now: i64) -> Option<u64> {
-        let end = self.start + window;
-        (self.failures >= max && now < end).then(|| (end - now).max(1) as u64)
-    }
-
-    fn fail(&mut self, window: i64, now: i64) {
-        if now - self.start >= window {
-            self.start = now;
-            self.failures = 0;
-        }
-        self.failures += 1;
-    }
-}
-
-/// Counts failed sign-ins.
+/// Counts failed sign-ins in the store.
 pub struct LoginThrottle {
-    by_user: Cache<ThrottleKey, Arc<Mutex<Window>>>,
-    by_ip: Cache<IpAddr, Arc<Mutex<Window>>>,
-}
-
-impl Default for LoginThrottle {
-    fn default() -> Self {
-        LoginThrottle {
-            by_user: Cache::builder()
-                .max_capacity(100_000)
-                .time_to_idle(Duration::from_secs(86_400))
-                .build(),
-            by_ip: Cache::builder()
-                .max_capacity(100_000)
-                .time_to_idle(Duration::from_secs(86_400))
-                .build(),
-        }
-    }
+    store: Store,
 }
 
 /// IPv6 clients are counted per /64: one host usually has the whole prefix.
@@ -90,46 +51,74 @@ fn ip_key(ip: IpAddr) -> IpAddr {
     }
 }
 
+impl ThrottleKey {
+    /// The counter this key names.
+    fn counter(&self) -> (RateScope, String) {
+        match self {
+            ThrottleKey::Account(id) => (RateScope::LoginAccount, id.to_string()),
+            ThrottleKey::Unknown(key) => (RateScope::LoginName, key.clone()),
+        }
+    }
+}
+
 impl LoginThrottle {
-    /// `Err(seconds)` when this account (or name) or IP must wait before trying again.
-    pub fn check(
+    /// A throttle counting in `store`.
+    pub fn new(store: Store) -> Self {
+        LoginThrottle { store }
+    }
+
+    /// `Ok(Err(seconds))` when this account (or name) or IP must wait before trying again.
+    pub async fn check(
         &self,
         user: &ThrottleKey,
         ip: IpAddr,
         cfg: ThrottleSettings,
         now: i64,
-    ) -> Result<(), u64> {
-        let user_wait = self.by_user.get(user).and_then(|w| {
-            w.lock()
-                .ok()?
-                .blocked_for(cfg.max_failures_per_user, cfg.window_seconds, now)
-        });
-        let ip_wait = self.by_ip.get(&ip_key(ip)).and_then(|w| {
-            w.lock()
-                .ok()?
-                .blocked_for(cfg.max_failures_per_ip, cfg.window_seconds, now)
-        });
-        match user_wait.max(ip_wait) {
+    ) -> Result<Result<(), u64>, StoreError> {
+        let (scope, subject) = user.counter();
+        let user_wait = self
+            .store
+            .rate_window(scope, &subject)
+            .await?
+            .and_then(|w| w.blocked_for(cfg.max_failures_per_user, cfg.window_seconds, now));
+        let ip_wait = self
+            .store
+            .rate_window(RateScope::LoginIp, &ip_key(ip).to_string())
+            .await?
+            .and_then(|w| w.blocked_for(cfg.max_failures_per_ip, cfg.window_seconds, now));
+        Ok(match user_wait.max(ip_wait) {
             Some(wait) => Err(wait),
             None => Ok(()),
-        }
+        })
     }
 
     /// Counts a failure against the account (or name) and the IP.
-    pub fn failure(&self, user: &ThrottleKey, ip: IpAddr, cfg: ThrottleSettings, now: i64) {
-        for w in [
-            self.by_user.get_with(user.clone(), Default::default),
-            self.by_ip.get_with(ip_key(ip), Default::default),
-        ] {
-            if let Ok(mut w) = w.lock() {
-                w.fail(cfg.window_seconds, now);
-            }
-        }
+    pub async fn failure(
+        &self,
+        user: &ThrottleKey,
+        ip: IpAddr,
+        cfg: ThrottleSettings,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        let (scope, subject) = user.counter();
+        self.store
+            .count_hit(scope, &subject, cfg.window_seconds, now)
+            .await?;
+        self.store
+            .count_hit(
+                RateScope::LoginIp,
+                &ip_key(ip).to_string(),
+                cfg.window_seconds,
+                now,
+            )
+            .await?;
+        Ok(())
     }
 
     /// A successful sign-in clears the account's count (not the IP's).
-    pub fn success(&self, user: &ThrottleKey) {
-        self.by_user.invalidate(user);
+    pub async fn success(&self, user: &ThrottleKey) -> Result<(), StoreError> {
+        let (scope, subject) = user.counter();
+        self.store.clear_rate(scope, &subject).await
     }
 }
 
@@ -143,71 +132,103 @@ mod tests {
         window_seconds: 60,
     };
 
+    /// A throttle on a fresh SQLite store (the directory lives as long as the test holds it).
+    async fn throttle() -> (tempfile::TempDir, LoginThrottle) {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}?mode=rwc", dir.path().join("t.db").display());
+        let store = Store::connect(&url).await.unwrap();
+        (dir, LoginThrottle::new(store))
+    }
+
     fn name(s: &str) -> ThrottleKey {
         ThrottleKey::of(None, s)
     }
 
-    #[test]
-    fn texts_naming_one_account_or_one_look_alike_share_a_budget() {
+    #[tokio::test]
+    async fn texts_naming_one_account_or_one_look_alike_share_a_budget() {
         let ip: IpAddr = "10.0.0.1".parse().unwrap();
-        let t = LoginThrottle::default();
+        let (_dir, t) = throttle().await;
         for _ in 0..3 {
-            t.failure(&ThrottleKey::of(Some(7), "bob"), ip, CFG, 100);
+            t.failure(&ThrottleKey::of(Some(7), "bob"), ip, CFG, 100)
+                .await
+                .unwrap();
         }
         assert!(t
             .check(&ThrottleKey::of(Some(7), "BOB@example.com"), ip, CFG, 101)
+            .await
+            .unwrap()
             .is_err());
         assert!(t
             .check(&ThrottleKey::of(Some(8), "bob"), ip, CFG, 101)
+            .await
+            .unwrap()
             .is_ok());
-        let t = LoginThrottle::default();
+        let (_dir, t) = throttle().await;
         for typed in ["zed", "ZED", "\u{ff5a}ed"] {
-            t.failure(&name(typed), ip, CFG, 100);
+            t.failure(&name(typed), ip, CFG, 100).await.unwrap();
         }
-        assert!(t.check(&name("Zed"), ip, CFG, 101).is_err());
-        assert!(t.check(&name("ted"), ip, CFG, 101).is_ok());
+        assert!(t.check(&name("Zed"), ip, CFG, 101).await.unwrap().is_err());
+        assert!(t.check(&name("ted"), ip, CFG, 101).await.unwrap().is_ok());
     }
 
-    #[test]
-    fn per_user_then_per_ip() {
-        let t = LoginThrottle::default();
+    #[tokio::test]
+    async fn per_user_then_per_ip() {
+        let (_dir, t) = throttle().await;
         let ip: IpAddr = "10.0.0.1".parse().unwrap();
         for _ in 0..3 {
-            assert!(t.check(&name("bob"), ip, CFG, 100).is_ok());
-            t.failure(&name("bob"), ip, CFG, 100);
+            assert!(t.check(&name("bob"), ip, CFG, 100).await.unwrap().is_ok());
+            t.failure(&name("bob"), ip, CFG, 100).await.unwrap();
         }
-        assert_eq!(t.check(&name("bob"), ip, CFG, 110), Err(50));
+        assert_eq!(t.check(&name("bob"), ip, CFG, 110).await.unwrap(), Err(50));
         // Another username from another IP is not affected.
         assert!(t
             .check(&name("carol"), "10.0.0.2".parse().unwrap(), CFG, 110)
+            .await
+            .unwrap()
             .is_ok());
         // Window over: allowed again.
-        assert!(t.check(&name("bob"), ip, CFG, 161).is_ok());
+        assert!(t.check(&name("bob"), ip, CFG, 161).await.unwrap().is_ok());
         // The IP limit catches spraying across usernames.
         for i in 0..4 {
-            t.failure(&name(&format!("u{i}")), ip, CFG, 200);
+            t.failure(&name(&format!("u{i}")), ip, CFG, 200)
+                .await
+                .unwrap();
         }
-        assert!(t.check(&name("someone"), ip, CFG, 200).is_ok());
-        t.failure(&name("u9"), ip, CFG, 200);
-        assert!(t.check(&name("someone"), ip, CFG, 200).is_err());
+        assert!(t
+            .check(&name("someone"), ip, CFG, 200)
+            .await
+            .unwrap()
+            .is_ok());
+        t.failure(&name("u9"), ip, CFG, 200).await.unwrap();
+        assert!(t
+            .check(&name("someone"), ip, CFG, 200)
+            .await
+            .unwrap()
+            .is_err());
     }
 
-    #[test]
-    fn ipv6_counted_per_64() {
-        let t = LoginThrottle::default();
+    #[tokio::test]
+    async fn ipv6_counted_per_64() {
+        let (_dir, t) = throttle().await;
         for i in 0..5 {
             t.failure(
                 &name(&format!("u{i}")),
                 format!("2001:db8::{i}").parse().unwrap(),
                 CFG,
                 0,
-            );
+            )
+            .await
+            .unwrap();
         }
         assert!(t
             .check(&name("x"), "2001:db8::ffff".parse().unwrap(), CFG, 1)
+            .await
+            .unwrap()
             .is_err());
         assert!(t
             .check(&name("x"), "2001:db8:1::1".parse().unwrap(), CFG, 1)
+            .await
+            .unwrap()
             .is_ok());
     }
 }

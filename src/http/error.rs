@@ -62,7 +62,9 @@ impl From<AuthError> for ApiError {
             AuthError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
             AuthError::Plex(p) => plex_status(p),
             AuthError::PlexNotAllowed(_) => StatusCode::FORBIDDEN,
-            AuthError::PlexNotConfigured(_) => StatusCode::SERVICE_UNAVAILABLE,
+            AuthError::PlexNotConfigured(_) | AuthError::StoreDown => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             AuthError::PlexAdminTokenInvalid => StatusCode::BAD_GATEWAY,
             AuthError::PinNotFound => StatusCode::NOT_FOUND,
             AuthError::PinExpired | AuthError::PinUsed => StatusCode::GONE,

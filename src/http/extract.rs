@@ -10,7 +10,7 @@ use axum::http::{header, request::Parts, HeaderMap};
 use super::client_ip::client_ip;
 use super::cookies::cookie_values;
 use super::error::ApiError;
-use crate::auth::ClientInfo;
+use crate::auth::{AuthError, ClientInfo};
 use crate::core::Core;
 use crate::domain::session::{hash_cookie_value, TokenHash};
 use crate::domain::SessionView;
@@ -68,10 +68,14 @@ pub struct SignedIn {
     pub hash: TokenHash,
 }
 
-/// Finds the session of a request, if any.
+/// Finds the session of a request, if any (pages: a store that does not answer counts as
+/// nobody signed in there, and anything they then do that needs the store answers 503).
 pub async fn session_of(parts: &Parts, core: &Core) -> Option<SignedIn> {
     let settings = core.settings();
-    session_in(&parts.headers, &settings.cookie_name, core).await
+    session_in(&parts.headers, &settings.cookie_name, core)
+        .await
+        .ok()
+        .flatten()
 }
 
 /// More session cookies than a browser keeps for Usher (host-only, `cookie_domain`, and one
@@ -82,33 +86,39 @@ const MAX_SESSION_COOKIES: usize = 3;
 /// once: host-only and domain cookies, or one a sibling subdomain planted under `cookie_domain`
 /// with a longer path (sent first). When valid ones belong to different people, or there are
 /// more than [`MAX_SESSION_COOKIES`], nobody is signed in: Usher never picks one of two
-/// identities (docs/security.md). One cookie costs what it always did.
-pub async fn session_in(headers: &HeaderMap, cookie_name: &str, core: &Core) -> Option<SignedIn> {
+/// identities (docs/security.md). One cookie costs what it always did. `Err(StoreDown)` when a
+/// cookie's session is not cached and the store does not answer.
+pub async fn session_in(
+    headers: &HeaderMap,
+    cookie_name: &str,
+    core: &Core,
+) -> Result<Option<SignedIn>, AuthError> {
     let mut found: Option<SignedIn> = None;
     for (i, value) in cookie_values(headers, cookie_name).enumerate() {
         if i == MAX_SESSION_COOKIES {
-            return None;
+            return Ok(None);
         }
         let Some(hash) = hash_cookie_value(value) else {
             continue;
         };
-        let Some(view) = core.session(&hash).await else {
+        let Some(view) = core.session(&hash).await? else {
             continue;
         };
         match &found {
             None => found = Some(SignedIn { view, hash }),
             Some(first) if first.view.user_id == view.user_id => {}
-            Some(_) => return None,
+            Some(_) => return Ok(None),
         }
     }
-    found
+    Ok(found)
 }
 
 impl FromRequestParts<Arc<Core>> for SignedIn {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, core: &Arc<Core>) -> Result<Self, ApiError> {
-        match session_of(parts, core).await {
+        let settings = core.settings();
+        match session_in(&parts.headers, &settings.cookie_name, core).await? {
             Some(s) if !s.view.locked => Ok(s),
             Some(_) => Err(ApiError::from(crate::auth::AuthError::Locked)),
             None => Err(ApiError::unauthenticated()),

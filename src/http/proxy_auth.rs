@@ -61,7 +61,8 @@ fn forwarded_of(headers: &HeaderMap) -> Result<Option<Forwarded<'_>>, ()> {
 }
 
 /// Answers a proxy-auth request: 200 with identity headers, 200 without (allow-listed IP, an
-/// allow rule, or a guest), or 401 without identity. A page load by nobody-signed-in that
+/// allow rule, or a guest), 401 without identity, or 503 when the cookie's session is not
+/// cached and the store does not answer. A page load by nobody-signed-in that
 /// came with `X-Forwarded-*` gets the sign-in address: a 302 with `redirect=1`, else in the
 /// 401's Location.
 pub async fn proxy_auth(
@@ -99,10 +100,12 @@ pub async fn proxy_auth(
         }
     }
 
-    let session = session_in(headers, &settings.cookie_name, &core)
-        .await
-        .map(|s| s.view)
-        .filter(|s| s.expires_at > now());
+    // A session that is not cached while the store is down cannot be vouched for: 503, never a
+    // pass and never a sign-in redirect (docs/scaling.md). Cached sessions keep passing.
+    let session = match session_in(headers, &settings.cookie_name, &core).await {
+        Ok(found) => found.map(|s| s.view).filter(|s| s.expires_at > now()),
+        Err(_) => return status(StatusCode::SERVICE_UNAVAILABLE),
+    };
 
     let rule = if settings.proxy_rules.is_empty() {
         None

@@ -7,6 +7,7 @@ mod changes;
 pub mod copy;
 mod groups;
 mod import;
+mod limits;
 mod names;
 mod plex;
 mod sessions;
@@ -24,6 +25,7 @@ use audit_log::{audit, before_after, masked_url};
 pub use audit_log::{AuditEntry, AuditPage, AuditQuery};
 pub use changes::{Change, ChangeKind, ChangeListener};
 pub use import::{ImportBatch, ImportGroup, ImportUser, ImportWriteError};
+pub use limits::{Job, RateScope, RateWindow};
 pub use names::NameClaim;
 pub use plex::{NewPlexUser, PlexLink};
 pub use sessions::{NewSession, SessionInfo};
@@ -32,6 +34,12 @@ pub use tabs::TabFields;
 pub use users::UserPatch;
 
 use crate::domain::UserId;
+
+/// Longest wait for a PostgreSQL connection. While the database is away every request that
+/// needs it waits at most this long before its 503, so it is short; sqlx opens a new connection
+/// on a later acquire, and the instance recovers by itself when the database returns. (SQLite
+/// keeps its 10 s: a local file is not "away", only busy.)
+const PG_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// Which database is behind the pool.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -57,6 +65,27 @@ pub enum StoreError {
 }
 
 impl StoreError {
+    /// True when the database could not be reached (connection refused or lost, pool timed
+    /// out, server shutting down), as opposed to a statement it refused.
+    pub fn is_unavailable(&self) -> bool {
+        match self {
+            StoreError::Database(e) => match e {
+                sqlx::Error::Io(_)
+                | sqlx::Error::Tls(_)
+                | sqlx::Error::PoolTimedOut
+                | sqlx::Error::PoolClosed
+                | sqlx::Error::WorkerCrashed
+                | sqlx::Error::Protocol(_) => true,
+                // SQLSTATE class 08 (connection exception), 57P01..03 (shutdown, cannot connect now).
+                sqlx::Error::Database(db) => db
+                    .code()
+                    .is_some_and(|c| c.starts_with("08") || c.starts_with("57P")),
+                _ => false,
+            },
+            _ => false,
+        }
+    }
+
     /// Maps unique-constraint violations to [`StoreError::Conflict`] naming the field.
     fn from_write(e: sqlx::Error) -> StoreError {
         if let sqlx::Error::Database(db) = &e {
@@ -127,7 +156,11 @@ impl Store {
         };
         let mut opts = AnyPoolOptions::new()
             .max_connections(if backend == Backend::Sqlite { 4 } else { 10 })
-            .acquire_timeout(Duration::from_secs(10));
+            .acquire_timeout(if backend == Backend::Sqlite {
+                Duration::from_secs(10)
+            } else {
+                PG_ACQUIRE_TIMEOUT
+            });
         if backend == Backend::Sqlite {
             opts = opts.after_connect(|conn, _| {
                 Box::pin(async move {

@@ -803,7 +803,7 @@ async fn healthz_answers_ok() {
         .unwrap()
         .starts_with("application/json"));
     let body: Value = r.json().await.unwrap();
-    assert_eq!(body, json!({"status": "ok"}));
+    assert_eq!(body, json!({"status": "ok", "store": "up"}));
 }
 
 // ---------- cookies and sign-out ----------

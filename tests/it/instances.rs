@@ -8,7 +8,8 @@ use reqwest::header::{COOKIE, SET_COOKIE};
 use secrecy::SecretString;
 use usher::Config;
 
-use crate::support::{PgDatabase, TestApp, PASSWORD};
+use crate::support::tcp_cut::TcpCut;
+use crate::support::{assert_error, PgDatabase, TestApp, PASSWORD};
 
 /// A second instance's configuration: its own data dir, the first one's database.
 fn second_instance(first: &TestApp, data_dir: &std::path::Path) -> Config {
@@ -58,10 +59,8 @@ fn key_of(app: &TestApp) -> SecretString {
     SecretString::from(key.trim().to_string())
 }
 
-/// Signs alice in on `app`; returns her session cookie as `name=value`.
-async fn sign_in(app: &TestApp) -> String {
-    let r = app.login(&app.client(), "alice", PASSWORD).await;
-    assert_eq!(r.status(), 200);
+/// The session cookie a sign-in answer sets, as `name=value`.
+fn session_cookie(r: &reqwest::Response) -> String {
     r.headers()
         .get_all(SET_COOKIE)
         .iter()
@@ -70,6 +69,24 @@ async fn sign_in(app: &TestApp) -> String {
         .and_then(|v| v.split(';').next())
         .expect("session cookie")
         .to_string()
+}
+
+/// Signs alice in on `app`; returns her session cookie as `name=value`.
+async fn sign_in(app: &TestApp) -> String {
+    let r = app.login(&app.client(), "alice", PASSWORD).await;
+    assert_eq!(r.status(), 200);
+    session_cookie(&r)
+}
+
+/// Signs the session of `cookie` out through `app`.
+async fn sign_out(app: &TestApp, cookie: &str) {
+    let r = reqwest::Client::new()
+        .post(app.url("/api/v2/logout"))
+        .header(COOKIE, cookie)
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success(), "logout: {}", r.status());
 }
 
 /// Proxy-auth status of a request carrying `cookie`.
@@ -111,13 +128,7 @@ async fn a_sign_out_on_one_instance_reaches_the_other_by_notification() {
         assert_eq!(proxy_auth(&second, &cookie).await, 200);
         assert_eq!(proxy_auth(&second, &cookie).await, 200);
 
-        let r = reqwest::Client::new()
-            .post(first.url("/api/v2/logout"))
-            .header(COOKIE, &cookie)
-            .send()
-            .await
-            .unwrap();
-        assert!(r.status().is_success(), "logout: {}", r.status());
+        sign_out(&first, &cookie).await;
         let signed_out = Instant::now();
         let mut status = 200;
         while status == 200 && signed_out.elapsed() < Duration::from_secs(10) {
@@ -135,6 +146,272 @@ async fn a_sign_out_on_one_instance_reaches_the_other_by_notification() {
             signed_out.elapsed()
         );
     }
+    second.stop().await;
+    first.stop().await;
+}
+
+/// Two instances on one fresh PostgreSQL database (always PostgreSQL: several instances is what
+/// it is for), the second with the first's key. With `cuttable`, the first reaches the database
+/// through a relay the test can cut; the second always directly (it stands for the rest of the
+/// cluster, which still reaches the database).
+async fn two_instances(cuttable: bool) -> (PgDatabase, Option<TcpCut>, TestApp, TestApp) {
+    let pg = PgDatabase::create().await;
+    let (relay, first_url) = if cuttable {
+        let (relay, through) = TcpCut::in_front_of(&pg.url).await;
+        (Some(relay), through)
+    } else {
+        (None, pg.url.clone())
+    };
+    let first = TestApp::spawn_with(|c| c.database_url = first_url).await;
+    let key = key_of(&first);
+    let second = TestApp::spawn_with(|c| {
+        c.database_url = pg.url.clone();
+        c.secret_key = Some(key);
+    })
+    .await;
+    (pg, relay, first, second)
+}
+
+#[tokio::test]
+async fn a_plex_pin_used_on_one_instance_is_refused_on_the_other() {
+    use crate::plex_pin_once::{friend_sessions, makes_session, started, with_cookie};
+    use crate::support::fake_plex::{seeded::FRIEND_A, FakePlexSeed};
+    use crate::support::plex_app::{PlexApp, PlexSetup};
+
+    let pg = PgDatabase::create().await;
+    let p = PlexApp::configured(FakePlexSeed::standard(), PlexSetup::default(), |c| {
+        c.database_url = pg.url.clone();
+    })
+    .await;
+    let key = key_of(&p.app);
+    // The second instance reads the Plex settings the first saved: same database.
+    let second = TestApp::spawn_with(|c| {
+        c.database_url = pg.url.clone();
+        c.secret_key = Some(key);
+    })
+    .await;
+
+    let (id, cookie) = started(&p).await;
+    assert!(p.fake.approve_pin(id, FRIEND_A));
+    let poll = format!("/api/v2/plex/pin/{id}");
+    let r = with_cookie(&p.app, &poll, &cookie).await;
+    assert_eq!(r.status(), 200);
+    assert!(makes_session(&r));
+
+    // The same pending cookie replayed against the other instance, which never saw the PIN.
+    let r = with_cookie(&second, &poll, &cookie).await;
+    assert_eq!(r.status(), 410, "replayed poll on the other instance");
+    assert!(!makes_session(&r));
+    assert_error(&r.json().await.unwrap(), "pin_used");
+    let r = with_cookie(&second, &format!("/plex/return?pin={id}"), &cookie).await;
+    assert_eq!(r.status(), 410, "replayed return on the other instance");
+    assert!(!makes_session(&r));
+    assert_eq!(friend_sessions(&p).await, 1, "one session in the database");
+    second.stop().await;
+    p.app.stop().await;
+}
+
+#[tokio::test]
+async fn failed_sign_ins_count_against_one_budget_on_every_instance() {
+    let (_pg, _, first, second) = two_instances(false).await;
+    first.add_user("alice", 4).await;
+    let max = first.core.settings().throttle.max_failures_per_user;
+    // Wrong passwords spread over both instances, as a client of an nginx `upstream` sends them.
+    for i in 0..max {
+        let app = if i % 2 == 0 { &first } else { &second };
+        let r = app.login(&app.client(), "alice", "wrong password").await;
+        assert_eq!(r.status(), 401, "failure {i}");
+    }
+    // The budget is spent on both: even the right password waits.
+    for app in [&first, &second] {
+        let r = app.login(&app.client(), "alice", PASSWORD).await;
+        assert_eq!(r.status(), 429);
+        assert!(r.headers().contains_key("retry-after"));
+        assert_error(&r.json().await.unwrap(), "too_many_attempts");
+    }
+    second.stop().await;
+    first.stop().await;
+}
+
+/// `GET /healthz`: status and body.
+async fn health(app: &TestApp) -> (u16, serde_json::Value) {
+    let r = reqwest::get(app.url("/healthz")).await.unwrap();
+    let status = r.status().as_u16();
+    (status, r.json().await.unwrap_or_default())
+}
+
+#[tokio::test]
+async fn a_postgres_outage_keeps_cached_sessions_refuses_what_it_cannot_vouch_for_and_heals() {
+    let (_pg, relay, first, second) = two_instances(true).await;
+    let relay = relay.expect("a relay");
+    first.add_user("alice", 4).await;
+    first.add_user("bob", 4).await;
+    let cached = sign_in(&first).await;
+    let revoked = sign_in(&first).await;
+    for cookie in [&cached, &revoked] {
+        assert_eq!(proxy_auth(&first, cookie).await, 200, "cached on the first");
+    }
+    // Bob signs in on the second: the first has never seen his session.
+    let r = second.login(&second.client(), "bob", PASSWORD).await;
+    assert_eq!(r.status(), 200);
+    let uncached = session_cookie(&r);
+    assert_eq!(health(&first).await.0, 200);
+
+    relay.cut();
+    // Revoked elsewhere while the first cannot hear about it.
+    sign_out(&second, &revoked).await;
+
+    assert_eq!(
+        proxy_auth(&first, &cached).await,
+        200,
+        "cached session passes"
+    );
+    assert_eq!(
+        proxy_auth(&first, &uncached).await,
+        503,
+        "a session it cannot look up is neither passed nor called signed out"
+    );
+    let (status, body) = health(&first).await;
+    assert_eq!(status, 503);
+    assert_error(&body, "store_unavailable");
+    let message = body["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("store down") && message.contains("PostgreSQL"),
+        "{message}"
+    );
+    // A sign-in needs the store: 503 with the error shape, not a 500 or a hang.
+    let r = first.login(&first.client(), "bob", PASSWORD).await;
+    assert_eq!(r.status(), 503);
+    assert_error(&r.json().await.unwrap(), "store_unavailable");
+
+    relay.restore();
+    // Recovery without a restart: /healthz turns 200 once the feed has caught up.
+    let back = Instant::now();
+    while health(&first).await.0 != 200 {
+        assert!(back.elapsed() < Duration::from_secs(30), "never recovered");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    eprintln!(
+        "recovered {:?} after the database came back",
+        back.elapsed()
+    );
+    assert_eq!(
+        proxy_auth(&first, &revoked).await,
+        401,
+        "revoked while down"
+    );
+    assert_eq!(proxy_auth(&first, &cached).await, 200);
+    assert_eq!(proxy_auth(&first, &uncached).await, 200, "looked up again");
+    let r = first.login(&first.client(), "bob", PASSWORD).await;
+    assert_eq!(r.status(), 200, "sign-in works again");
+    second.stop().await;
+    first.stop().await;
+}
+
+const TWO_INSTANCES_NGINX: &str = include_str!("../../docs/examples/nginx-two-instances.conf");
+
+#[tokio::test]
+async fn behind_nginx_an_instance_without_its_database_hands_the_check_to_the_other() {
+    use crate::support::echo::spawn_echo;
+    use crate::support::nginx::Nginx;
+
+    let (_pg, relay, first, second) = two_instances(true).await;
+    let relay = relay.expect("a relay");
+    let (echo, _echo_task) = spawn_echo().await;
+    let conf = TWO_INSTANCES_NGINX
+        .replace("127.0.0.1:8420", &first.addr.to_string())
+        .replace("127.0.0.1:8421", &second.addr.to_string())
+        .replace("127.0.0.1:9000", &echo.to_string())
+        .replace("listen 127.0.0.1:8080", "listen 127.0.0.1:{{PORT}}");
+    let nginx = Nginx::start(&conf).await;
+    first.add_user("alice", 4).await;
+    first.add_user("bob", 4).await;
+    let app = |cookie: String| {
+        let url = nginx.url("/app/");
+        async move {
+            reqwest::Client::new()
+                .get(url)
+                .header(COOKIE, cookie)
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }
+    };
+
+    // Signed in through nginx, whichever instance answers.
+    let r = reqwest::Client::new()
+        .post(nginx.url("/api/v2/login"))
+        .json(&serde_json::json!({"username": "alice", "password": PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "{}", nginx.error_log());
+    let alice = session_cookie(&r);
+    for _ in 0..4 {
+        assert_eq!(app(alice.clone()).await, 200);
+    }
+    // Bob's session is made on the second: the first has never seen it.
+    let r = second.login(&second.client(), "bob", PASSWORD).await;
+    let bob = session_cookie(&r);
+
+    relay.cut();
+    for i in 0..10 {
+        assert_eq!(app(alice.clone()).await, 200, "alice, request {i}");
+        assert_eq!(
+            app(bob.clone()).await,
+            200,
+            "bob, request {i}: a 503 from the first is retried on the second\n{}",
+            nginx.error_log()
+        );
+    }
+    assert_eq!(app("usher_session=nobody".into()).await, 401);
+    assert_eq!(health(&first).await.0, 503);
+    relay.restore();
+    second.stop().await;
+    first.stop().await;
+}
+
+#[tokio::test]
+async fn a_background_job_runs_on_one_instance_at_a_time() {
+    use sqlx::Connection;
+    use usher::store::Job;
+
+    let (pg, _, first, second) = two_instances(false).await;
+    // Another instance in the middle of the hourly purge holds its advisory lock.
+    let mut busy = sqlx::PgConnection::connect(&pg.url).await.unwrap();
+    sqlx::query("SELECT pg_advisory_lock($1)")
+        .bind(Job::ExpiryPurge as i64)
+        .execute(&mut busy)
+        .await
+        .unwrap();
+    for app in [&first, &second] {
+        let ran = app
+            .core
+            .store
+            .run_alone(Job::ExpiryPurge, async { "purged" })
+            .await
+            .unwrap();
+        assert_eq!(ran, None, "ran while another instance held the job");
+    }
+    // Another job is not held up by it.
+    let ran = first
+        .core
+        .store
+        .run_alone(Job::PlexFriendsRefresh, async { "refreshed" })
+        .await
+        .unwrap();
+    assert_eq!(ran, Some("refreshed"));
+
+    busy.close().await.unwrap();
+    let ran = second
+        .core
+        .store
+        .run_alone(Job::ExpiryPurge, async { "purged" })
+        .await
+        .unwrap();
+    assert_eq!(ran, Some("purged"), "runs once the other instance is done");
     second.stop().await;
     first.stop().await;
 }

@@ -7,12 +7,12 @@ use reqwest::Response;
 use serde_json::{json, Value};
 
 use crate::api_login::{bare, cookie_named, cookie_value, set_cookies};
-use crate::support::assert_error;
 use crate::support::fake_plex::seeded::*;
 use crate::support::plex_app::PlexApp;
+use crate::support::{assert_error, TestApp};
 
 /// Starts a sign-in PIN with a cookie-less client: the PIN id and the pending cookie's value.
-async fn started(p: &PlexApp) -> (i64, String) {
+pub(crate) async fn started(p: &PlexApp) -> (i64, String) {
     let r = bare()
         .post(p.app.url("/api/v2/plex/pin"))
         .json(&json!({}))
@@ -26,16 +26,16 @@ async fn started(p: &PlexApp) -> (i64, String) {
 }
 
 /// `GET path` with the pending cookie sent by hand (as an attacker holding it would).
-async fn with_cookie(p: &PlexApp, path: &str, cookie: &str) -> Response {
+pub(crate) async fn with_cookie(app: &TestApp, path: &str, cookie: &str) -> Response {
     bare()
-        .get(p.app.url(path))
+        .get(app.url(path))
         .header("cookie", format!("usher_plex_pin={cookie}"))
         .send()
         .await
         .unwrap()
 }
 
-fn makes_session(r: &Response) -> bool {
+pub(crate) fn makes_session(r: &Response) -> bool {
     set_cookies(r)
         .iter()
         .any(|c| c.starts_with("usher_session="))
@@ -47,7 +47,7 @@ async fn a_replayed_pin_cookie_makes_no_second_session() {
     let (id, cookie) = started(&p).await;
     assert!(p.fake.approve_pin(id, FRIEND_A));
     let poll = format!("/api/v2/plex/pin/{id}");
-    let r = with_cookie(&p, &poll, &cookie).await;
+    let r = with_cookie(&p.app, &poll, &cookie).await;
     assert_eq!(r.status(), 200);
     assert!(makes_session(&r));
 
@@ -56,11 +56,11 @@ async fn a_replayed_pin_cookie_makes_no_second_session() {
         if wait {
             p.wait_pin_check().await;
         }
-        let r = with_cookie(&p, &poll, &cookie).await;
+        let r = with_cookie(&p.app, &poll, &cookie).await;
         assert_eq!(r.status(), 410, "replayed poll (waited: {wait})");
         assert!(!makes_session(&r));
         assert_error(&r.json().await.unwrap(), "pin_used");
-        let r = with_cookie(&p, &format!("/plex/return?pin={id}"), &cookie).await;
+        let r = with_cookie(&p.app, &format!("/plex/return?pin={id}"), &cookie).await;
         assert_eq!(r.status(), 410, "replayed return (waited: {wait})");
         assert!(!makes_session(&r));
     }
@@ -76,7 +76,7 @@ async fn a_replayed_pin_cookie_makes_no_second_session() {
 }
 
 /// How many sessions FRIEND_A's local user has.
-async fn friend_sessions(p: &PlexApp) -> usize {
+pub(crate) async fn friend_sessions(p: &PlexApp) -> usize {
     let store = &p.app.core.store;
     let user = store.find_user_by_plex_id(FRIEND_A).await.unwrap().unwrap();
     store.list_sessions(Some(user.id)).await.unwrap().len()
@@ -89,8 +89,8 @@ async fn two_racing_polls_of_an_approved_pin_make_one_session() {
     assert!(p.fake.approve_pin(id, FRIEND_A));
     let poll = format!("/api/v2/plex/pin/{id}");
     let (a, b) = tokio::join!(
-        with_cookie(&p, &poll, &cookie),
-        with_cookie(&p, &poll, &cookie)
+        with_cookie(&p.app, &poll, &cookie),
+        with_cookie(&p.app, &poll, &cookie)
     );
     let made = [&a, &b].iter().filter(|r| makes_session(r)).count();
     assert_eq!(made, 1, "{} and {}", a.status(), b.status());
@@ -104,20 +104,20 @@ async fn plex_tv_is_asked_about_a_pin_at_most_once_a_second() {
     let poll = format!("/api/v2/plex/pin/{id}");
     let checks = || p.fake.requests_to(&format!("/api/v2/pins/{id}")).len();
     for _ in 0..5 {
-        assert_eq!(with_cookie(&p, &poll, &cookie).await.status(), 202);
+        assert_eq!(with_cookie(&p.app, &poll, &cookie).await.status(), 202);
     }
     assert_eq!(checks(), 1, "five polls in a row, one plex.tv check");
 
     p.wait_pin_check().await;
-    assert_eq!(with_cookie(&p, &poll, &cookie).await.status(), 202);
+    assert_eq!(with_cookie(&p.app, &poll, &cookie).await.status(), 202);
     assert_eq!(checks(), 2, "a second later plex.tv is asked again");
 
     // Approved in between: the answer waits for the next check, then signs in.
     assert!(p.fake.approve_pin(id, FRIEND_A));
-    assert_eq!(with_cookie(&p, &poll, &cookie).await.status(), 202);
+    assert_eq!(with_cookie(&p.app, &poll, &cookie).await.status(), 202);
     assert_eq!(checks(), 2);
     p.wait_pin_check().await;
-    let r = with_cookie(&p, &poll, &cookie).await;
+    let r = with_cookie(&p.app, &poll, &cookie).await;
     assert_eq!(r.status(), 200);
     assert_eq!(checks(), 3);
 }

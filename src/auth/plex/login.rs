@@ -31,10 +31,10 @@ impl Core {
             None => self.store.find_user_by_plex_username(login).await?,
         };
         let user_key = ThrottleKey::of(account, login);
-        self.check_throttle(&user_key, login, client)?;
+        self.check_throttle(&user_key, login, client).await?;
         if auth_type == AuthType::LocalAndBackend {
             if let Ok(user) = self.local_password(found, &attempt.password).await? {
-                self.throttle.success(&user_key);
+                self.throttle.success(&user_key).await?;
                 return self
                     .start_local_session(user, attempt.remember, client)
                     .await;
@@ -53,7 +53,8 @@ impl Core {
                     SessionMethod::PlexPassword,
                     "plex.tv refused the password",
                     client,
-                );
+                )
+                .await?;
                 return Err(AuthError::InvalidCredentials);
             }
             Err(PlexError::WrongTwoFactorCode) => {
@@ -63,7 +64,8 @@ impl Core {
                     SessionMethod::PlexPassword,
                     "wrong Plex two-factor code",
                     client,
-                );
+                )
+                .await?;
                 return Err(AuthError::Plex(PlexError::WrongTwoFactorCode));
             }
             Err(PlexError::TwoFactorRequired) => {
@@ -75,7 +77,7 @@ impl Core {
                 return Err(AuthError::Plex(e));
             }
         };
-        self.throttle.success(&user_key);
+        self.throttle.success(&user_key).await?;
         self.admit(
             &account,
             SessionMethod::PlexPassword,

@@ -33,15 +33,15 @@ pub const PIN_WINDOW: Duration = Duration::from_secs(600);
 /// Least time between two plex.tv checks of one PIN; polls in between hear "pending".
 pub const PIN_CHECK_INTERVAL: Duration = Duration::from_secs(1);
 
-/// Plex state kept for the life of the process.
+/// Plex state kept for the life of the process. What several instances must agree on (PINs
+/// started per IP, PINs already used) lives in the store instead (`store::limits`); what is
+/// here is safe per process: the client and friends cache are copies of shared truth, and the
+/// check pacing only spares plex.tv (with N instances a PIN is checked at most N times per
+/// [`PIN_CHECK_INTERVAL`], and checking it grants nothing).
 pub struct PlexState {
     client_identifier: String,
-    /// PINs created per client IP: (window start, count).
-    pin_starts: moka::sync::Cache<std::net::IpAddr, (Instant, u32)>,
     /// PINs checked at plex.tv in the last [`PIN_CHECK_INTERVAL`].
     pin_checks: moka::sync::Cache<i64, ()>,
-    /// Sign-in PINs that already made a session, kept until they would have expired anyway.
-    used_pins: moka::sync::Cache<i64, ()>,
     /// The client for the current `plex.tv_url` and timeout, rebuilt when they change.
     client: Mutex<Option<(ClientKey, PlexClient)>>,
     friends: Mutex<Option<Arc<FriendsSnapshot>>>,
@@ -58,17 +58,9 @@ impl PlexState {
     pub fn new(client_identifier: String) -> Self {
         PlexState {
             client_identifier,
-            pin_starts: moka::sync::Cache::builder()
-                .max_capacity(100_000)
-                .time_to_live(PIN_WINDOW)
-                .build(),
             pin_checks: moka::sync::Cache::builder()
                 .max_capacity(100_000)
                 .time_to_live(PIN_CHECK_INTERVAL)
-                .build(),
-            used_pins: moka::sync::Cache::builder()
-                .max_capacity(100_000)
-                .time_to_live(Duration::from_secs(pin::PIN_MAX_SECONDS as u64))
                 .build(),
             client: Mutex::new(None),
             friends: Mutex::new(None),
@@ -78,21 +70,6 @@ impl PlexState {
     /// This install's `X-Plex-Client-Identifier` (not secret: plex.tv shows it in device lists).
     pub fn client_identifier(&self) -> &str {
         &self.client_identifier
-    }
-
-    /// Counts a PIN started from `ip`; `Err(seconds to wait)` when it is over the limit.
-    pub fn count_pin_start(&self, ip: std::net::IpAddr) -> Result<(), u64> {
-        let now = Instant::now();
-        let (start, count) = match self.pin_starts.get(&ip) {
-            Some((start, count)) if now.duration_since(start) < PIN_WINDOW => (start, count),
-            _ => (now, 0),
-        };
-        if count >= PINS_PER_IP {
-            let left = PIN_WINDOW.saturating_sub(now.duration_since(start));
-            return Err(left.as_secs().max(1));
-        }
-        self.pin_starts.insert(ip, (start, count + 1));
-        Ok(())
     }
 
     /// Forgets the cached friends list (after the owner's token or the machine changed).

@@ -2,6 +2,8 @@
 //! and binds it to the browser that asked through a short-lived cookie holding a [`PendingPin`],
 //! sealed with the instance key: the browser cannot read or forge it, and any instance can open
 //! it. Only that browser can finish the sign-in; plex.tv is polled by Usher, never by the page.
+//! A PIN makes one session, whichever instance the cookie is replayed against: the used mark
+//! and the per-IP count of PINs started are kept in the store (`store::limits`).
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
@@ -12,6 +14,7 @@ use crate::auth::{AuthError, ClientInfo, SignedIn};
 use crate::core::Core;
 use crate::domain::now;
 use crate::plex::{PinState, PlexToken};
+use crate::store::RateScope;
 
 /// Name of the cookie that binds a PIN to a browser.
 pub const PENDING_COOKIE: &str = "usher_plex_pin";
@@ -66,6 +69,24 @@ pub enum PinProgress {
 }
 
 impl Core {
+    /// Counts a PIN started from `ip` on any instance; throttled over [`super::PINS_PER_IP`]
+    /// per [`super::PIN_WINDOW`].
+    pub async fn count_pin_start(&self, ip: std::net::IpAddr) -> Result<(), AuthError> {
+        let window = super::PIN_WINDOW.as_secs() as i64;
+        let now = now();
+        let counted = self
+            .store
+            .count_hit(RateScope::PlexPinIp, &ip.to_string(), window, now)
+            .await?;
+        match counted.blocked_for(super::PINS_PER_IP + 1, window, now) {
+            Some(wait) => {
+                tracing::warn!(ip = %ip, wait_seconds = wait, "Plex PIN refused: too many from this address");
+                Err(AuthError::Throttled(wait))
+            }
+            None => Ok(()),
+        }
+    }
+
     /// Creates a PIN at plex.tv. `forward_url` (the redirect flow) is where plex.tv's page sends the
     /// browser once approved; `build_forward` receives the PIN id to put in it.
     pub async fn start_pin(
@@ -93,7 +114,7 @@ impl Core {
         if now() >= pending.expires_at {
             return Err(AuthError::PinExpired);
         }
-        if self.plex.used_pins.contains_key(&pending.pin_id) {
+        if self.store.plex_pin_used(pending.pin_id).await? {
             return Err(AuthError::PinUsed);
         }
         if !self.plex.take_pin_check(pending.pin_id) {
@@ -119,13 +140,17 @@ impl Core {
         token: &PlexToken,
         client: &ClientInfo,
     ) -> Result<SignedIn, AuthError> {
-        if !self.plex.claim_pin(pending.pin_id) {
+        if !self
+            .store
+            .claim_plex_pin(pending.pin_id, pending.expires_at)
+            .await?
+        {
             tracing::warn!(ip = %client.ip, pin_id = pending.pin_id, "Plex PIN used again: refused");
             return Err(AuthError::PinUsed);
         }
         let signed_in = self.login_plex_token(token, pending.remember, client).await;
         if signed_in.is_err() {
-            self.plex.used_pins.invalidate(&pending.pin_id);
+            self.store.release_plex_pin(pending.pin_id).await?;
         }
         signed_in
     }
@@ -151,10 +176,5 @@ impl PlexState {
     /// True when `pin_id` may be checked at plex.tv now (and counts the check).
     fn take_pin_check(&self, pin_id: i64) -> bool {
         self.pin_checks.entry(pin_id).or_insert(()).is_fresh()
-    }
-
-    /// Marks `pin_id` used; false when it already was (two polls racing: one wins).
-    fn claim_pin(&self, pin_id: i64) -> bool {
-        self.used_pins.entry(pin_id).or_insert(()).is_fresh()
     }
 }

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use super::access::{decide, Access, Who};
 use crate::auth::AuthError;
 use crate::core::Core;
-use crate::store::Actor;
+use crate::store::{Actor, Job};
 
 /// How often the loop wakes to see whether a refresh is due (the interval itself is a setting).
 const WAKE: Duration = Duration::from_millis(250);
@@ -26,7 +26,14 @@ impl Core {
                     continue;
                 }
                 last = Instant::now();
-                if let Err(e) = core.refresh_plex_access().await {
+                // One instance at a time: the others skip this round.
+                let run = core
+                    .store
+                    .run_alone(Job::PlexFriendsRefresh, core.refresh_plex_access())
+                    .await
+                    .map_err(AuthError::from)
+                    .and_then(|ran| ran.unwrap_or(Ok(0)));
+                if let Err(e) = run {
                     // plex.tv down must not lock everybody out: keep sessions, try again later.
                     tracing::warn!(code = e.code(), error = %e, "Plex friends refresh failed; sessions kept");
                 }

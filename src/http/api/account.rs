@@ -167,18 +167,31 @@ pub async fn change_my_password(
     Ok(no_content())
 }
 
-/// `GET /healthz`: 200 when the database answers.
+/// `GET /healthz`: 200 when the store (database) answers; 503 "store down" when it does not,
+/// so a load balancer stops sending new sign-ins here (cached sessions still pass proxy-auth).
 pub async fn healthz(State(core): State<Arc<Core>>) -> Response {
+    let store = match core.store.backend() {
+        crate::store::Backend::Sqlite => "SQLite",
+        crate::store::Backend::Postgres => "PostgreSQL",
+    };
+    let down = |message: String| {
+        ApiError::new(
+            axum::http::StatusCode::SERVICE_UNAVAILABLE,
+            "store_unavailable",
+            message,
+        )
+        .into_response()
+    };
     match core.store.latest_change_id().await {
-        Ok(_) => Json(json!({"status": "ok"})).into_response(),
+        // Back, but changes made meanwhile (a revoke) are not applied yet.
+        Ok(_) if core.feed_behind() => down(format!(
+            "store down: the {store} database answers again; catching up with changes made meanwhile"
+        )),
+        Ok(_) => Json(json!({"status": "ok", "store": "up"})).into_response(),
         Err(e) => {
-            tracing::error!(error = %e, "health check: database unavailable");
-            ApiError::new(
-                axum::http::StatusCode::SERVICE_UNAVAILABLE,
-                "unavailable",
-                "the database does not answer",
-            )
-            .into_response()
+            core.store_went_away();
+            tracing::error!(error = %e, "health check: store down");
+            down(format!("store down: the {store} database does not answer"))
         }
     }
 }

@@ -84,10 +84,7 @@ pub(crate) async fn begin(
     pending: PendingPin,
     forward_base: Option<String>,
 ) -> Result<(StartedPin, HeaderValue), AuthError> {
-    if let Err(wait) = core.plex.count_pin_start(client.ip) {
-        tracing::warn!(ip = %client.ip, wait_seconds = wait, "Plex PIN refused: too many from this address");
-        return Err(AuthError::Throttled(wait));
-    }
+    core.count_pin_start(client.ip).await?;
     let forward = forward_base.map(|base| move |id: i64| format!("{base}/plex/return?pin={id}"));
     let started = core
         .start_pin(

@@ -323,3 +323,65 @@ async fn plex_sign_ins_log_who_and_how_but_no_secret() {
         );
     }
 }
+
+#[tokio::test]
+async fn sigterm_lets_a_request_in_flight_finish_before_exiting() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let tmp = tempfile::tempdir().unwrap();
+    let listen = format!("127.0.0.1:{}", free_port());
+    let mut server = Server::start(serve(&tmp.path().join("data"), &listen, &[])).await;
+
+    // A sign-in whose body is still on its way: the request is in flight when SIGTERM comes.
+    let body = json!({"username": "nobody", "password": "not the password"}).to_string();
+    let (head, tail) = body.split_at(body.len() / 2);
+    let mut conn = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+    let request = format!(
+        "POST /api/v2/login HTTP/1.1\r\nHost: {listen}\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n{head}",
+        body.len()
+    );
+    conn.write_all(request.as_bytes()).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    let pid = server.proc.0.id().to_string();
+    assert!(Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap()
+        .success());
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(
+        server.proc.0.try_wait().unwrap().is_none(),
+        "exited with a request in flight:\n{}",
+        server.log()
+    );
+    // New connections are no longer taken.
+    assert!(
+        Client::new()
+            .get(server.url("/healthz"))
+            .timeout(Duration::from_secs(2))
+            .send()
+            .await
+            .is_err(),
+        "a new request was served after SIGTERM"
+    );
+
+    conn.write_all(tail.as_bytes()).await.unwrap();
+    let mut answer = String::new();
+    conn.read_to_string(&mut answer).await.unwrap();
+    assert!(
+        answer.starts_with("HTTP/1.1 401"),
+        "the request in flight was answered: {answer:?}"
+    );
+    assert!(answer.contains("invalid_credentials"), "{answer}");
+    let start = Instant::now();
+    let status = loop {
+        if let Some(status) = server.proc.0.try_wait().unwrap() {
+            break status;
+        }
+        assert!(start.elapsed() < DEADLINE, "no exit after draining");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(status.success(), "exits 0 once drained:\n{}", server.log());
+}

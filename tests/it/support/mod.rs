@@ -14,6 +14,7 @@ pub mod nginx;
 pub mod organizr;
 pub mod plex_app;
 pub mod process;
+pub mod tcp_cut;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

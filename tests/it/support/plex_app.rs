@@ -44,8 +44,17 @@ impl PlexApp {
 
     /// A custom seed with `setup`.
     pub async fn seeded(seed: FakePlexSeed, setup: PlexSetup) -> PlexApp {
+        Self::configured(seed, setup, |_| {}).await
+    }
+
+    /// A custom seed with `setup`, Usher's configuration changed by `adjust` (its database, key).
+    pub async fn configured(
+        seed: FakePlexSeed,
+        setup: PlexSetup,
+        adjust: impl FnOnce(&mut usher::Config),
+    ) -> PlexApp {
         let fake = FakePlex::start(seed).await;
-        let app = TestApp::spawn().await;
+        let app = TestApp::spawn_with(adjust).await;
         let owner_token = fake.account(seeded::OWNER).token;
         let me = PlexApp { app, fake };
         me.set(json!({
