@@ -11,6 +11,7 @@ pub mod sso;
 pub mod sso_debug;
 pub mod tabs;
 pub mod throttle;
+pub mod two_factor;
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -71,6 +72,12 @@ pub enum AuthError {
     /// A Plex PIN that already signed someone in.
     #[error("this Plex sign-in was already used; start again")]
     PinUsed,
+    /// The password was right and the account has two-factor on: send it again with `code`.
+    #[error("enter the 6-digit code from your authenticator app, or a recovery code")]
+    TwoFactorRequired,
+    /// The two-factor code was wrong, or already used.
+    #[error("that two-factor code is wrong or was already used; wait for the next code")]
+    WrongTwoFactorCode,
 }
 
 impl AuthError {
@@ -96,6 +103,8 @@ impl AuthError {
             AuthError::PinNotFound => "pin_not_found",
             AuthError::PinExpired => "pin_expired",
             AuthError::PinUsed => "pin_used",
+            AuthError::TwoFactorRequired => "two_factor_required",
+            AuthError::WrongTwoFactorCode => "wrong_two_factor_code",
         }
     }
 }
@@ -166,7 +175,8 @@ pub struct PasswordLogin {
     pub login: String,
     pub password: String,
     pub remember: bool,
-    /// The Plex two-factor code, sent again with the password after a `two_factor_required` answer.
+    /// The two-factor code (Usher's own, or Plex's), sent again with the password after a
+    /// `two_factor_required` answer.
     pub code: Option<String>,
 }
 
@@ -235,6 +245,8 @@ impl Core {
         self.check_throttle(&key, login, client)?;
         match self.local_password(found, &attempt.password).await? {
             Ok(user) => {
+                self.check_second_factor(&user, attempt.code.as_deref(), &key, client)
+                    .await?;
                 self.throttle.success(&key);
                 self.start_local_session(user, attempt.remember, client)
                     .await

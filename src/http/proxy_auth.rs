@@ -99,10 +99,13 @@ pub async fn proxy_auth(
         }
     }
 
+    // A person who must turn two-factor on first counts as nobody signed in until they have.
+    let two_factor = settings.two_factor;
     let session = session_in(headers, &settings.cookie_name, &core)
         .await
         .map(|s| s.view)
-        .filter(|s| s.expires_at > now());
+        .filter(|s| s.expires_at > now())
+        .filter(|s| !s.must_enrol(two_factor.required_up_to_group, two_factor.skip_for_plex));
 
     let rule = if settings.proxy_rules.is_empty() {
         None
