@@ -30,6 +30,15 @@ impl Store {
         }))
     }
 
+    /// Everyone with two-factor sign-in on (for the Users page).
+    pub async fn users_with_two_factor(&self) -> Result<Vec<UserId>, StoreError> {
+        Ok(
+            sqlx::query_scalar("SELECT user_id FROM two_factor WHERE confirmed_at IS NOT NULL")
+                .fetch_all(&self.pool)
+                .await?,
+        )
+    }
+
     /// Starts (or restarts) a pending enrolment; false when two-factor is already on.
     pub async fn begin_two_factor(
         &self,

@@ -15,7 +15,7 @@ use crate::support::{assert_error, TestApp, PASSWORD};
 // ---------- an independent RFC 6238 ----------
 
 /// RFC 4648 base32 (no padding) to bytes.
-fn base32_decode(text: &str) -> Vec<u8> {
+pub(crate) fn base32_decode(text: &str) -> Vec<u8> {
     const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
     let (mut bits, mut value, mut out) = (0u32, 0u64, Vec::new());
     for c in text.trim_end_matches('=').bytes() {
@@ -31,7 +31,7 @@ fn base32_decode(text: &str) -> Vec<u8> {
 }
 
 /// The RFC 6238 (SHA-1) code of `secret` at Unix time `at`, `digits` long.
-fn totp_at(secret: &[u8], at: u64, digits: u32) -> String {
+pub(crate) fn totp_at(secret: &[u8], at: u64, digits: u32) -> String {
     let mut mac = Hmac::<Sha1>::new_from_slice(secret).expect("any key length");
     mac.update(&(at / 30).to_be_bytes());
     let h = mac.finalize().into_bytes();
@@ -50,7 +50,7 @@ fn unix_now() -> u64 {
 
 /// Waits until a fresh 30-second step has at least 10 seconds left, so a test's codes do not
 /// straddle a step change it does not expect.
-async fn early_in_a_step() -> u64 {
+pub(crate) async fn early_in_a_step() -> u64 {
     while unix_now() % 30 > 20 {
         tokio::time::sleep(std::time::Duration::from_millis(500)).await;
     }
@@ -91,15 +91,17 @@ async fn status_json(r: Response) -> (u16, Value) {
 /// Enrols the client's person: returns the raw secret; `confirm_at` is the time whose code
 /// confirms it.
 async fn enrol(app: &TestApp, c: &Client, confirm_at: u64) -> (Vec<u8>, Vec<String>) {
+    enrol_at(&app.url(""), c, confirm_at).await
+}
+
+/// [`enrol`] on the Usher at `base` (its URL without a path).
+pub(crate) async fn enrol_at(base: &str, c: &Client, confirm_at: u64) -> (Vec<u8>, Vec<String>) {
     let (s, body) = status_json(
-        send(
-            c,
-            app,
-            reqwest::Method::POST,
-            "/api/v2/me/two-factor",
-            json!({"password": PASSWORD}),
-        )
-        .await,
+        c.post(format!("{base}/api/v2/me/two-factor"))
+            .json(&json!({"password": PASSWORD}))
+            .send()
+            .await
+            .expect("request"),
     )
     .await;
     assert_eq!(s, 200, "{body}");
@@ -115,14 +117,11 @@ async fn enrol(app: &TestApp, c: &Client, confirm_at: u64) -> (Vec<u8>, Vec<Stri
     let secret = base32_decode(&secret_text);
     assert_eq!(secret.len(), 20);
     let (s, body) = status_json(
-        send(
-            c,
-            app,
-            reqwest::Method::POST,
-            "/api/v2/me/two-factor/confirm",
-            json!({"code": totp_at(&secret, confirm_at, 6)}),
-        )
-        .await,
+        c.post(format!("{base}/api/v2/me/two-factor/confirm"))
+            .json(&json!({"code": totp_at(&secret, confirm_at, 6)}))
+            .send()
+            .await
+            .expect("request"),
     )
     .await;
     assert_eq!(s, 200, "{body}");
@@ -380,6 +379,17 @@ async fn an_administrator_resets_it_but_a_co_admin_not_the_admins() {
     assert_error(&body, "forbidden");
     let (s, _) = status_json(login_with(&app, &app.client(), "ada", None).await).await;
     assert_eq!(s, 422);
+    // The Users page offers the reset only where the viewer may use it.
+    let users_page = co_admin
+        .get(app.url("/users"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(users_page.contains(&format!("DELETE /api/v2/users/{mo}/two-factor")));
+    assert!(!users_page.contains(&format!("DELETE /api/v2/users/{ada}/two-factor")));
     let r = co_admin
         .delete(app.url(&format!("/api/v2/users/{mo}/two-factor")))
         .send()
@@ -447,4 +457,50 @@ async fn plex_sign_ins_can_skip_the_requirement() {
         .await;
     assert_eq!(s, 200, "{body}");
     assert_eq!(body["two_factor_setup_required"], false, "{body}");
+}
+
+#[tokio::test]
+async fn in_the_browser_the_profile_turns_it_on_and_the_sign_in_page_asks_for_the_code() {
+    use crate::support::browser::Browser;
+    let app = TestApp::spawn().await;
+    app.add_user("bea", 4).await;
+    let browser = Browser::start().await;
+    crate::ui_admin::sign_in(&browser, &app, "bea").await;
+    browser.goto(&app.url("/account")).await;
+    browser.fill("#tf-password", PASSWORD).await;
+    browser.click("#tf-begin-submit").await;
+    browser.wait_for_text("Scan this code").await;
+    assert!(browser
+        .find("#tf-qr svg")
+        .await
+        .is_displayed()
+        .await
+        .unwrap());
+    let secret = base32_decode(&browser.find("#tf-secret").await.text().await.unwrap());
+    let t = early_in_a_step().await;
+    browser.fill("#tf-code", &totp_at(&secret, t - 30, 6)).await;
+    browser.click("#tf-confirm-submit").await;
+    browser.wait_for_text("Two-factor sign-in is on.").await;
+    let codes = browser
+        .client()
+        .find_all(fantoccini::Locator::Css("#tf-codes li"))
+        .await
+        .unwrap();
+    assert_eq!(codes.len(), 10);
+    browser.screenshot("two-factor-recovery-codes").await;
+
+    // Signed out, the sign-in page asks for the code after the password, then lets her in.
+    browser.client().delete_all_cookies().await.unwrap();
+    browser.goto(&app.url("/login")).await;
+    browser.fill("#username", "bea").await;
+    browser.fill("#password", PASSWORD).await;
+    browser.click("form button[type=submit]").await;
+    browser.wait_for_text("Two-factor code").await;
+    browser.screenshot("two-factor-sign-in").await;
+    browser.fill("#password", PASSWORD).await;
+    browser.fill("#code", &totp_at(&secret, t, 6)).await;
+    browser.click("form button[type=submit]").await;
+    browser.wait_for_url(|u| !u.contains("/login")).await;
+    browser.wait_for_text("bea ▾").await;
+    browser.close().await;
 }
