@@ -149,9 +149,13 @@ impl Store {
         .execute(&mut *tx)
         .await?;
         if r.rows_affected() == 1 {
+            let actor = Actor {
+                user_id: Some(user),
+                ip: None,
+            };
             audit(
                 &mut tx,
-                &Actor::default(),
+                &actor,
                 "two_factor.recovery_code_used",
                 Some(&user.to_string()),
                 None,

@@ -83,6 +83,17 @@ async fn send(
         .expect("request")
 }
 
+/// [`send`], answering status and JSON body.
+async fn call(
+    c: &Client,
+    app: &TestApp,
+    method: reqwest::Method,
+    path: &str,
+    body: Value,
+) -> (u16, Value) {
+    status_json(send(c, app, method, path, body).await).await
+}
+
 async fn status_json(r: Response) -> (u16, Value) {
     let s = r.status().as_u16();
     (s, r.json().await.unwrap_or(Value::Null))
@@ -225,28 +236,22 @@ async fn enrol_confirm_sign_in_with_a_code_once_recovery_once_then_turn_off() {
 
     // Turning it off needs the password and a current code.
     let off = |password: &str, code: String| json!({"password": password, "code": code});
-    let (s, body) = status_json(
-        send(
-            &me,
-            &app,
-            reqwest::Method::DELETE,
-            "/api/v2/me/two-factor",
-            off(PASSWORD, wrong_code(&secret, t)),
-        )
-        .await,
+    let (s, body) = call(
+        &me,
+        &app,
+        reqwest::Method::DELETE,
+        "/api/v2/me/two-factor",
+        off(PASSWORD, wrong_code(&secret, t)),
     )
     .await;
     assert_eq!(s, 400, "{body}");
     assert!(body["error"]["fields"]["code"].is_string(), "{body}");
-    let (s, body) = status_json(
-        send(
-            &me,
-            &app,
-            reqwest::Method::DELETE,
-            "/api/v2/me/two-factor",
-            off("not my password", totp_at(&secret, t + 30, 6)),
-        )
-        .await,
+    let (s, body) = call(
+        &me,
+        &app,
+        reqwest::Method::DELETE,
+        "/api/v2/me/two-factor",
+        off("not my password", totp_at(&secret, t + 30, 6)),
     )
     .await;
     assert_eq!(s, 400, "{body}");
@@ -290,28 +295,22 @@ async fn wrong_codes_are_throttled_like_wrong_passwords() {
 async fn enrolment_needs_the_password_and_stays_pending_until_confirmed() {
     let app = TestApp::spawn().await;
     let me = app.signed_in("pia", 4).await;
-    let (s, body) = status_json(
-        send(
-            &me,
-            &app,
-            reqwest::Method::POST,
-            "/api/v2/me/two-factor",
-            json!({"password": "wrong"}),
-        )
-        .await,
+    let (s, body) = call(
+        &me,
+        &app,
+        reqwest::Method::POST,
+        "/api/v2/me/two-factor",
+        json!({"password": "wrong"}),
     )
     .await;
     assert_eq!(s, 400, "{body}");
     assert!(body["error"]["fields"]["password"].is_string(), "{body}");
-    let (s, body) = status_json(
-        send(
-            &me,
-            &app,
-            reqwest::Method::POST,
-            "/api/v2/me/two-factor",
-            json!({"password": PASSWORD}),
-        )
-        .await,
+    let (s, body) = call(
+        &me,
+        &app,
+        reqwest::Method::POST,
+        "/api/v2/me/two-factor",
+        json!({"password": PASSWORD}),
     )
     .await;
     assert_eq!(s, 200, "{body}");
@@ -319,15 +318,12 @@ async fn enrolment_needs_the_password_and_stays_pending_until_confirmed() {
     let (s, body) = status_json(login_with(&app, &app.client(), "pia", None).await).await;
     assert_eq!(s, 200, "{body}");
     // A wrong confirmation names the field.
-    let (s, body) = status_json(
-        send(
-            &me,
-            &app,
-            reqwest::Method::POST,
-            "/api/v2/me/two-factor/confirm",
-            json!({"code": "12345"}),
-        )
-        .await,
+    let (s, body) = call(
+        &me,
+        &app,
+        reqwest::Method::POST,
+        "/api/v2/me/two-factor/confirm",
+        json!({"code": "12345"}),
     )
     .await;
     assert_eq!(s, 400, "{body}");
@@ -503,4 +499,40 @@ async fn in_the_browser_the_profile_turns_it_on_and_the_sign_in_page_asks_for_th
     browser.wait_for_url(|u| !u.contains("/login")).await;
     browser.wait_for_text("bea ▾").await;
     browser.close().await;
+}
+
+#[tokio::test]
+async fn a_person_who_must_enrol_first_is_not_signed_in_to_the_apps() {
+    use crate::support::fake_apps::jellyfin::{FakeJellyfin, JellyfinConfig};
+    let jellyfin = FakeJellyfin::start(JellyfinConfig::with_users(&[
+        ("cora", PASSWORD),
+        ("dale", PASSWORD),
+    ]))
+    .await;
+    let app = TestApp::spawn().await;
+    set_settings(
+        &app,
+        json!({
+            "two_factor.required_up_to_group": 1,
+            "sso.jellyfin.enabled": true,
+            "sso.jellyfin.url": jellyfin.base_url(),
+        }),
+    )
+    .await;
+    let signs_into_jellyfin = || {
+        jellyfin
+            .server
+            .control
+            .seen()
+            .iter()
+            .filter(|s| s.path == "/Users/AuthenticateByName")
+            .count()
+    };
+    app.add_user("cora", 1).await;
+    let (s, body) = status_json(login_with(&app, &app.client(), "cora", None).await).await;
+    assert_eq!(s, 200, "{body}");
+    assert_eq!(signs_into_jellyfin(), 0, "no SSO before two-factor is on");
+    // The same sign-in by someone not held to it does sign into Jellyfin.
+    app.signed_in("dale", 4).await;
+    assert_eq!(signs_into_jellyfin(), 1);
 }
