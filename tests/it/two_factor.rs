@@ -1,6 +1,7 @@
 //! Two-factor sign-in (TOTP) over real HTTP: enrol, confirm, sign in with and without a code,
 //! replay, recovery codes, throttling, turning it off, an administrator's reset, the
-//! requirement for groups and Plex sign-ins skipping it. The codes here come from this file's
+//! requirement for groups (no proxy auth, no SSO until enrolled) and Plex sign-ins (asked for the
+//! code, or skipping it when Plex's own two-factor is trusted). The codes here come from this file's
 //! own RFC 6238 implementation (HMAC-SHA1 from the `hmac` and `sha1` crates), not Usher's.
 
 use hmac::{Hmac, Mac};
@@ -535,4 +536,52 @@ async fn a_person_who_must_enrol_first_is_not_signed_in_to_the_apps() {
     // The same sign-in by someone not held to it does sign into Jellyfin.
     app.signed_in("dale", 4).await;
     assert_eq!(signs_into_jellyfin(), 1);
+}
+
+#[tokio::test]
+async fn a_linked_account_signing_in_with_plex_is_asked_for_the_code_unless_plex_skips_it() {
+    let p = PlexApp::with(PlexSetup {
+        auth_type: "backend",
+        strict: false,
+        oauth: true,
+    })
+    .await;
+    // fran has an Usher password and the e-mail of the Plex account "friendly": linked.
+    p.app
+        .core
+        .create_user(
+            usher::auth::accounts::CreateUser {
+                username: "fran".into(),
+                email: Some("friend@example.com".into()),
+                password: Some(PASSWORD.into()),
+                group_id: Some(4),
+                reuse_retired_name: false,
+            },
+            &usher::auth::accounts::Acting::cli(),
+        )
+        .await
+        .unwrap();
+    let c = p.app.client();
+    let (s, body) = p.password_login(&c, "friendly", "hunter2").await;
+    assert_eq!(s, 200, "{body}");
+    assert_eq!(body["user"]["username"], "fran", "{body}");
+    enrol_at(&p.app.url(""), &c, early_in_a_step().await).await;
+
+    let other = p.app.client();
+    let r = p
+        .login(
+            &other,
+            json!({"username": "friendly", "password": "hunter2"}),
+        )
+        .await;
+    assert!(set_cookies(&r).is_empty());
+    let (s, body) = status_json(r).await;
+    assert_eq!(s, 422, "{body}");
+    assert_error(&body, "two_factor_required");
+    assert_eq!(proxy_auth(&p.app, &other).await, (401, None));
+
+    p.set(json!({"two_factor.skip_for_plex": true})).await;
+    let (s, body) = p.password_login(&other, "friendly", "hunter2").await;
+    assert_eq!(s, 200, "{body}");
+    assert_eq!(proxy_auth(&p.app, &other).await, (200, Some("fran".into())));
 }
