@@ -10,6 +10,7 @@ use serde_json::{json, Value};
 use sha1::Sha1;
 
 use crate::api_login::{set_cookies, set_settings};
+use crate::support::fake_plex::seeded::FRIEND_A;
 use crate::support::plex_app::{PlexApp, PlexSetup};
 use crate::support::{assert_error, TestApp, PASSWORD};
 
@@ -579,8 +580,22 @@ async fn a_linked_account_signing_in_with_plex_is_asked_for_the_code_unless_plex
     assert_eq!(s, 422, "{body}");
     assert_error(&body, "two_factor_required");
     assert_eq!(proxy_auth(&p.app, &other).await, (401, None));
+    // "Sign in with Plex" cannot ask for a code: refused, saying what to do instead.
+    let (s, body) = p.oauth_as(&other, FRIEND_A).await;
+    assert_eq!(s, 403, "{body}");
+    assert_error(&body, "plex_not_allowed");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("two-factor"),
+        "{body}"
+    );
+    assert_eq!(proxy_auth(&p.app, &other).await, (401, None));
 
     p.set(json!({"two_factor.skip_for_plex": true})).await;
+    let (s, body) = p.oauth_as(&p.app.client(), FRIEND_A).await;
+    assert_eq!(s, 200, "{body}");
     let (s, body) = p.password_login(&other, "friendly", "hunter2").await;
     assert_eq!(s, 200, "{body}");
     assert_eq!(proxy_auth(&p.app, &other).await, (200, Some("fran".into())));

@@ -134,7 +134,15 @@ impl Core {
         // the Admin lets Plex sign-ins rely on Plex's own two-factor.
         if !self.settings().two_factor.skip_for_plex {
             let key = ThrottleKey::Account(user.id);
-            self.check_second_factor(&user, code, &key, client).await?;
+            match self.check_second_factor(&user, code, &key, client).await {
+                // "Sign in with Plex" has no place to type a code.
+                Err(AuthError::TwoFactorRequired) if method == SessionMethod::PlexOauth => {
+                    return Err(AuthError::PlexNotAllowed(
+                        "this account has Usher's two-factor sign-in on: sign in with the username, password and code instead".into(),
+                    ));
+                }
+                other => other?,
+            }
         }
         let signed_in = self.start_session(user, method, remember, client).await?;
         tracing::info!(
