@@ -141,7 +141,7 @@ pub const DEFS: &[Def] = &[
         secret: false,
         change: Change::Admin,
         section: AUTH,
-        help: "Two-factor sign-in is required for groups up to this number (0 = the Admin only, 1 = Admin and Co-Admins; -1 = nobody). People in them who have not turned it on are sent to their profile to do so after signing in, and pass no proxy auth until they have.",
+        help: "Two-factor sign-in is required for groups up to this number (0 = the Admin only, 1 = Admin and Co-Admins; -1 = nobody). People in them who have not turned it on are sent to their profile to do so after signing in, and pass no proxy auth until they have. People who sign in only with Plex have no Usher password to turn it on with: turn on two_factor.skip_for_plex for them.",
     },
     Def {
         key: "two_factor.skip_for_plex",
