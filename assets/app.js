@@ -118,6 +118,31 @@
     return !!first;
   }
 
+  // Profile → Two-factor sign-in: first the QR code and key (an SVG Usher drew), then the
+  // recovery codes, each shown once.
+  function showTwoFactor(body) {
+    var setup = document.getElementById('tf-setup');
+    if (body.qr_svg && setup) {
+      document.getElementById('tf-qr').innerHTML = body.qr_svg;
+      document.getElementById('tf-secret').textContent = body.secret;
+      document.getElementById('tf-begin').hidden = true;
+      setup.hidden = false;
+      document.getElementById('tf-code').focus();
+    }
+    if (body.recovery_codes && setup) {
+      var list = document.getElementById('tf-codes');
+      body.recovery_codes.forEach(function (code) {
+        var item = document.createElement('li');
+        item.textContent = code;
+        list.appendChild(item);
+      });
+      setup.hidden = true;
+      var required = document.getElementById('tf-required');
+      if (required) required.hidden = true;
+      document.getElementById('tf-done').hidden = false;
+    }
+  }
+
   // <form data-api="PATCH /api/v2/settings" [data-changed-only] [data-then="reload|stay|/url"]>
   document.querySelectorAll('form[data-api]').forEach(function (form) {
     form.addEventListener('submit', function (event) {
@@ -189,6 +214,8 @@
           say(status, forgotten.length
             ? 'Saved. The address changed, so the saved ' + forgotten.join(', ') + ' was removed: enter it again.'
             : (form.getAttribute('data-done') || 'Saved.'), true);
+        } else if (then === 'two-factor') {
+          showTwoFactor(res.body || {});
         } else if (then === 'reload') {
           // data-done survives the reload: the page says it once it is back ({name} = the field).
           var done = form.getAttribute('data-done');

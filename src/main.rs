@@ -259,6 +259,12 @@ enum UserAction {
         /// Login name of the account.
         name: String,
     },
+    /// Turn off someone's two-factor sign-in (lost phone and recovery codes); they sign in with
+    /// their password alone and may turn it on again.
+    ResetTwoFactor {
+        /// Login name of the account.
+        name: String,
+    },
     /// Delete an account and its sessions.
     Delete {
         /// Login name of the account.
@@ -535,6 +541,16 @@ async fn user_command(core: &Core, action: &UserAction) -> anyhow::Result<()> {
                 user.username,
                 if lock { "locked" } else { "unlocked" }
             );
+        }
+        UserAction::ResetTwoFactor { name } => {
+            let user = core
+                .user_by_name(name)
+                .await
+                .map_err(|_| anyhow!("no user named {name}"))?;
+            core.reset_two_factor(user.id, &acting)
+                .await
+                .map_err(|e| anyhow!("cannot reset the two-factor sign-in of {name}: {e}"))?;
+            println!("two-factor sign-in of {} turned off", user.username);
         }
         UserAction::Delete { name } => {
             let user = core

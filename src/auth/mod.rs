@@ -11,6 +11,7 @@ pub mod sso;
 pub mod sso_debug;
 pub mod tabs;
 pub mod throttle;
+pub mod two_factor;
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -75,6 +76,12 @@ pub enum AuthError {
     /// The database does not answer (503): nothing that needs it can be vouched for.
     #[error("the store (database) is unavailable; try again shortly")]
     StoreDown,
+    /// The password was right and the account has two-factor on: send it again with `code`.
+    #[error("enter the 6-digit code from your authenticator app, or a recovery code")]
+    TwoFactorRequired,
+    /// The two-factor code was wrong, or already used.
+    #[error("that two-factor code is wrong or was already used; wait for the next code")]
+    WrongTwoFactorCode,
 }
 
 impl AuthError {
@@ -101,6 +108,8 @@ impl AuthError {
             AuthError::PinExpired => "pin_expired",
             AuthError::PinUsed => "pin_used",
             AuthError::StoreDown => "store_unavailable",
+            AuthError::TwoFactorRequired => "two_factor_required",
+            AuthError::WrongTwoFactorCode => "wrong_two_factor_code",
         }
     }
 }
@@ -175,7 +184,8 @@ pub struct PasswordLogin {
     pub login: String,
     pub password: String,
     pub remember: bool,
-    /// The Plex two-factor code, sent again with the password after a `two_factor_required` answer.
+    /// The two-factor code (Usher's own, or Plex's), sent again with the password after a
+    /// `two_factor_required` answer.
     pub code: Option<String>,
 }
 
@@ -244,6 +254,8 @@ impl Core {
         self.check_throttle(&key, login, client).await?;
         match self.local_password(found, &attempt.password).await? {
             Ok(user) => {
+                self.check_second_factor(&user, attempt.code.as_deref(), &key, client)
+                    .await?;
                 self.throttle.success(&key).await?;
                 self.start_local_session(user, attempt.remember, client)
                     .await

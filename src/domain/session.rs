@@ -98,6 +98,10 @@ pub struct SessionView {
     /// Last value written to the store, to know what needs flushing.
     pub last_flushed: AtomicI64,
     pub headers: IdentityHeaders,
+    /// The person has two-factor sign-in on (a confirmed enrolment).
+    pub two_factor: bool,
+    /// The session began with a Plex sign-in (password or PIN).
+    pub plex_sign_in: bool,
 }
 
 /// Prepared identity header values, built once when a session enters the cache.
@@ -141,7 +145,23 @@ impl SessionView {
             last_seen: AtomicI64::new(last_seen),
             last_flushed: AtomicI64::new(last_seen),
             headers,
+            two_factor: false,
+            plex_sign_in: false,
         }
+    }
+
+    /// The two-factor facts of the session, read with it from the store.
+    pub fn with_two_factor(mut self, two_factor: bool, plex_sign_in: bool) -> Self {
+        self.two_factor = two_factor;
+        self.plex_sign_in = plex_sign_in;
+        self
+    }
+
+    /// Whether the person must turn two-factor on before this session counts: their group is
+    /// one it is required for (up to `required_up_to`) and it is off, unless Plex sign-ins skip
+    /// it. Only field comparisons: this runs on the hot path.
+    pub fn must_enrol(&self, required_up_to: GroupId, skip_for_plex: bool) -> bool {
+        self.group_id <= required_up_to && !self.two_factor && !(skip_for_plex && self.plex_sign_in)
     }
 
     /// Records a use; cheap enough for the hot path (one relaxed load, rarely a store).

@@ -68,6 +68,8 @@ impl From<AuthError> for ApiError {
             AuthError::PlexAdminTokenInvalid => StatusCode::BAD_GATEWAY,
             AuthError::PinNotFound => StatusCode::NOT_FOUND,
             AuthError::PinExpired | AuthError::PinUsed => StatusCode::GONE,
+            AuthError::TwoFactorRequired => StatusCode::UNPROCESSABLE_ENTITY,
+            AuthError::WrongTwoFactorCode => StatusCode::UNAUTHORIZED,
         };
         let retry_after = match e {
             AuthError::Throttled(s) => Some(s),

@@ -102,8 +102,13 @@ pub async fn proxy_auth(
 
     // A session that is not cached while the store is down cannot be vouched for: 503, never a
     // pass and never a sign-in redirect (docs/scaling.md). Cached sessions keep passing.
+    // A person who must turn two-factor on first counts as nobody signed in until they have.
+    let two_factor = settings.two_factor;
     let session = match session_in(headers, &settings.cookie_name, &core).await {
-        Ok(found) => found.map(|s| s.view).filter(|s| s.expires_at > now()),
+        Ok(found) => found
+            .map(|s| s.view)
+            .filter(|s| s.expires_at > now())
+            .filter(|s| !s.must_enrol(two_factor.required_up_to_group, two_factor.skip_for_plex)),
         Err(_) => return status(StatusCode::SERVICE_UNAVAILABLE),
     };
 

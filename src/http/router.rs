@@ -12,7 +12,7 @@ use axum::routing::{any, delete, get, patch, post};
 use axum::Router;
 use tower_http::set_header::SetResponseHeaderLayer;
 
-use super::api::{account, admin, groups, plex, plex_admin, settings, sso, tabs};
+use super::api::{account, admin, groups, plex, plex_admin, settings, sso, tabs, two_factor};
 use super::error::ApiError;
 use super::proxy_auth::proxy_auth;
 use super::views;
@@ -42,6 +42,12 @@ pub fn router(core: Arc<Core>) -> Router {
             delete(account::revoke_my_other_sessions),
         )
         .route("/api/v2/me/password", post(account::change_my_password))
+        .route(
+            "/api/v2/me/two-factor",
+            post(two_factor::begin).delete(two_factor::disable),
+        )
+        .route("/api/v2/me/two-factor/confirm", post(two_factor::confirm))
+        .route("/api/v2/users/{id}/two-factor", delete(two_factor::reset))
         .route(
             "/api/v2/me/sessions/{id}",
             delete(account::revoke_my_session),

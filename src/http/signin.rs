@@ -17,6 +17,11 @@ pub async fn sign_in_cookies(
     signed_in: &SignedIn,
     password: Option<&str>,
 ) -> Vec<HeaderValue> {
+    // Someone who must turn two-factor on first is signed in to Usher only, not to the apps.
+    if !matches!(core.enrol_first(signed_in).await, Ok(None)) {
+        let settings = core.settings();
+        return cookies::set_session(&settings, signed_in.token.expose(), signed_in.max_age);
+    }
     let planned = core
         .sso_after_sign_in(
             signed_in.session_id,

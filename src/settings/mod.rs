@@ -129,6 +129,22 @@ pub struct Settings {
     pub proxy_rules: Vec<crate::domain::rules::Rule>,
     pub auth_type: AuthType,
     pub plex: PlexSettings,
+    pub two_factor: TwoFactorSettings,
+}
+
+/// `two_factor.*`: who must use two-factor sign-in, and whether Plex sign-ins skip it.
+#[derive(Debug, Clone, Copy)]
+pub struct TwoFactorSettings {
+    /// Groups up to this number must have two-factor on (-1: nobody).
+    pub required_up_to_group: i64,
+    pub skip_for_plex: bool,
+}
+
+impl TwoFactorSettings {
+    /// Whether a person in `group` must have two-factor sign-in on.
+    pub fn required_for(&self, group: crate::domain::GroupId) -> bool {
+        group <= self.required_up_to_group
+    }
 }
 
 impl std::fmt::Debug for Settings {
@@ -229,6 +245,10 @@ impl Settings {
                 timeout: secs(int_of("plex.timeout_seconds")),
                 tv_url: url_of("plex.tv_url", "https://plex.tv"),
                 auth_url: url_of("plex.auth_url", "https://app.plex.tv/auth"),
+            },
+            two_factor: TwoFactorSettings {
+                required_up_to_group: int_of("two_factor.required_up_to_group"),
+                skip_for_plex: bool_of("two_factor.skip_for_plex"),
             },
             values,
             explicit,

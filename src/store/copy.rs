@@ -54,6 +54,10 @@ pub const TABLES: &[Table] = &[
     Table::new("session_sso"),
     Table::new("tabs"),
     Table::new("name_claims"),
+    Table::new("two_factor"),
+    Table::new("two_factor_recovery"),
+    Table::new("rate_windows"),
+    Table::new("used_plex_pins"),
     Table::new("audit_log"),
     Table::new("changes"),
 ];

@@ -14,6 +14,7 @@ mod sessions;
 mod settings;
 mod sso;
 mod tabs;
+mod two_factor;
 mod users;
 
 use std::time::Duration;
@@ -31,6 +32,7 @@ pub use plex::{NewPlexUser, PlexLink};
 pub use sessions::{NewSession, SessionInfo};
 pub use sso::{CookieRecord, SsoRecord};
 pub use tabs::TabFields;
+pub use two_factor::TwoFactorRecord;
 pub use users::UserPatch;
 
 use crate::domain::UserId;

@@ -98,7 +98,8 @@ impl Store {
         token_hash: &str,
     ) -> Result<Option<SessionView>, StoreError> {
         let row = sqlx::query(
-            "SELECT s.id, s.user_id, u.username, u.email, u.group_id, g.name, u.locked, s.expires_at, s.last_seen_at \
+            "SELECT s.id, s.user_id, u.username, u.email, u.group_id, g.name, u.locked, s.expires_at, s.last_seen_at, \
+             s.method, (SELECT COUNT(*) FROM two_factor t WHERE t.user_id = u.id AND t.confirmed_at IS NOT NULL) \
              FROM sessions s JOIN users u ON u.id = s.user_id JOIN groups g ON g.id = u.group_id \
              WHERE s.token_hash = $1 AND s.expires_at > $2",
         )
@@ -107,17 +108,23 @@ impl Store {
         .fetch_optional(&self.pool)
         .await?;
         let Some(r) = row else { return Ok(None) };
-        Ok(Some(SessionView::new(
-            r.try_get(0)?,
-            r.try_get(1)?,
-            r.try_get(2)?,
-            r.try_get(3)?,
-            r.try_get(4)?,
-            r.try_get(5)?,
-            r.try_get::<i64, _>(6)? != 0,
-            r.try_get(7)?,
-            r.try_get(8)?,
-        )))
+        Ok(Some(
+            SessionView::new(
+                r.try_get(0)?,
+                r.try_get(1)?,
+                r.try_get(2)?,
+                r.try_get(3)?,
+                r.try_get(4)?,
+                r.try_get(5)?,
+                r.try_get::<i64, _>(6)? != 0,
+                r.try_get(7)?,
+                r.try_get(8)?,
+            )
+            .with_two_factor(
+                r.try_get::<i64, _>(10)? > 0,
+                r.try_get::<String, _>(9)?.starts_with("plex_"),
+            ),
+        ))
     }
 
     /// Unexpired sessions, of one user or of everybody, newest first.

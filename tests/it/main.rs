@@ -41,6 +41,7 @@ mod sso_apps;
 mod sso_care;
 mod sso_login;
 mod sso_records;
+mod two_factor;
 mod ui_admin;
 mod ui_journey;
 mod ui_pages;

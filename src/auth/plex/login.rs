@@ -34,6 +34,8 @@ impl Core {
         self.check_throttle(&user_key, login, client).await?;
         if auth_type == AuthType::LocalAndBackend {
             if let Ok(user) = self.local_password(found, &attempt.password).await? {
+                self.check_second_factor(&user, attempt.code.as_deref(), &user_key, client)
+                    .await?;
                 self.throttle.success(&user_key).await?;
                 return self
                     .start_local_session(user, attempt.remember, client)
@@ -82,6 +84,7 @@ impl Core {
             &account,
             SessionMethod::PlexPassword,
             attempt.remember,
+            attempt.code.as_deref(),
             client,
         )
         .await
@@ -98,7 +101,7 @@ impl Core {
             tracing::warn!(ip = %client.ip, code = e.code(), error = %e, "Plex token sign-in failed");
             AuthError::Plex(e)
         })?;
-        self.admit(&account, SessionMethod::PlexOauth, remember, client)
+        self.admit(&account, SessionMethod::PlexOauth, remember, None, client)
             .await
     }
 
@@ -108,6 +111,7 @@ impl Core {
         account: &PlexAccount,
         method: SessionMethod,
         remember: bool,
+        code: Option<&str>,
         client: &ClientInfo,
     ) -> Result<SignedIn, AuthError> {
         let name = account.display_name().to_string();
@@ -146,6 +150,20 @@ impl Core {
             tracing::warn!(user = %user.username, ip = %client.ip, reason = "locked", "login refused");
             self.refused(method, Some(user.id), "locked", client);
             return Err(AuthError::Locked);
+        }
+        // A linked account with Usher's two-factor on is asked for its code here too, unless
+        // the Admin lets Plex sign-ins rely on Plex's own two-factor.
+        if !self.settings().two_factor.skip_for_plex {
+            let key = ThrottleKey::Account(user.id);
+            match self.check_second_factor(&user, code, &key, client).await {
+                // "Sign in with Plex" has no place to type a code.
+                Err(AuthError::TwoFactorRequired) if method == SessionMethod::PlexOauth => {
+                    return Err(AuthError::PlexNotAllowed(
+                        "this account has Usher's two-factor sign-in on: sign in with the username, password and code instead".into(),
+                    ));
+                }
+                other => other?,
+            }
         }
         let signed_in = self.start_session(user, method, remember, client).await?;
         tracing::info!(

@@ -59,10 +59,12 @@ pub async fn login(
         safe_redirect(body.rd.as_deref(), &settings, request_host(&headers))
     };
     let redirect = crate::http::views::sso::after_sign_in(&core, &signed_in, redirect).await;
+    let enrol = core.enrol_first(&signed_in).await?;
     let resp = Json(json!({
         "user": signed_in.user,
         "expires_at": signed_in.expires_at,
-        "redirect": redirect,
+        "redirect": enrol.map(str::to_string).unwrap_or(redirect),
+        "two_factor_setup_required": enrol.is_some(),
     }))
     .into_response();
     Ok(with_cookies(resp, set))

@@ -8,6 +8,7 @@ pub mod plex_admin;
 pub mod settings;
 pub mod sso;
 pub mod tabs;
+pub mod two_factor;
 
 use axum::http::{header, HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Response};

@@ -88,6 +88,10 @@ struct AccountPage {
     group_id: i64,
     /// A local password is set (Plex-only accounts have none to change).
     has_password: bool,
+    /// Two-factor sign-in is on.
+    two_factor: bool,
+    /// The person's group must use two-factor sign-in and it is off.
+    required: bool,
     sessions: Vec<SessionRow>,
 }
 
@@ -112,6 +116,8 @@ pub async fn account_page(State(core): State<Arc<Core>>, Page(me): PersonPage) -
             email: me.view.email.clone().unwrap_or_default(),
             group_id: me.view.group_id,
             has_password: matches!(core.store.get_user(me.view.user_id).await, Ok(Some(u)) if u.has_password),
+            two_factor: me.view.two_factor,
+            required: super::layout::must_enrol(&me.view, &core.settings()),
             sessions: session_rows(sessions, me.view.session_id),
         },
     )

@@ -47,6 +47,8 @@ struct UserRow {
     groups: Vec<Opt>,
     locked: bool,
     plex: bool,
+    /// Two-factor sign-in is on, and the viewer may reset it.
+    two_factor_reset: bool,
     created: String,
     search: String,
     sessions: Vec<SessionRow>,
@@ -67,11 +69,12 @@ pub async fn users_page(
     Page(me): AdminPage,
 ) -> Response {
     let acting = me.acting(&client);
-    let (users, groups, sessions) = match tokio::try_join!(
+    let (users, groups, sessions, two_factor) = match tokio::try_join!(
         async { Ok::<_, AuthError>(core.store.list_users().await?) },
         async { Ok::<_, AuthError>(core.store.list_groups().await?) },
         // A Co-Admin is not shown the Admin's sessions (nor may end them).
-        managed_sessions(&core.store, &acting)
+        managed_sessions(&core.store, &acting),
+        async { Ok::<_, AuthError>(core.store.users_with_two_factor().await?) }
     ) {
         Ok(all) => all,
         Err(e) => return failed(e),
@@ -95,6 +98,8 @@ pub async fn users_page(
                 groups: group_options(&groups, u.group_id),
                 locked: u.locked,
                 plex: u.plex_id.is_some(),
+                two_factor_reset: two_factor.contains(&u.id)
+                    && crate::domain::group::may_manage(me.view.group_id, u.group_id),
                 created: format_time(u.created_at),
                 sessions: session_rows(mine, me.view.session_id),
             }

@@ -57,6 +57,10 @@ pub async fn page_session(parts: &Parts, core: &Core, need: Need) -> Result<Sign
             Redirect::to(&format!("/login?{}", to.query().unwrap_or_default())).into_response(),
         );
     };
+    // Someone who must turn two-factor on sees only their profile until they have.
+    if must_enrol(&me.view, &core.settings()) && parts.uri.path() != "/account" {
+        return Err(Redirect::to(crate::auth::two_factor::ENROL_PAGE).into_response());
+    }
     if need == Need::Admin && !can_administer(me.view.group_id) {
         return Err(message(
             StatusCode::FORBIDDEN,
@@ -66,6 +70,12 @@ pub async fn page_session(parts: &Parts, core: &Core, need: Need) -> Result<Sign
         ));
     }
     Ok(me)
+}
+
+/// Whether the session's person must turn two-factor on before anything else.
+pub fn must_enrol(view: &crate::domain::SessionView, settings: &crate::settings::Settings) -> bool {
+    let rule = settings.two_factor;
+    view.must_enrol(rule.required_up_to_group, rule.skip_for_plex)
 }
 
 /// The signed-in person of a page, as an extractor: `Page(me): AdminPage` in a handler's

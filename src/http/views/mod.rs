@@ -169,6 +169,9 @@ pub async fn login_page(
     let rd = q.rd.or(q.ret).unwrap_or_default();
     let settings = core.settings();
     if let Some(me) = session_of(&parts, &core).await.filter(|s| !s.view.locked) {
+        if layout::must_enrol(&me.view, &settings) {
+            return Redirect::to(crate::auth::two_factor::ENROL_PAGE).into_response();
+        }
         // A page with a link rather than a redirect: when the app's host does not get the
         // cookie (wrong cookie_domain), forward auth would send the browser straight back here
         // and a redirect would loop forever.
@@ -232,6 +235,10 @@ pub async fn login_submit(State(core): State<Arc<Core>>, req: Request) -> Respon
                 .await
             };
             let target = sso::after_sign_in(&core, &signed_in, target).await;
+            let target = match core.enrol_first(&signed_in).await {
+                Ok(Some(enrol)) => enrol.to_string(),
+                _ => target,
+            };
             with_cookies(Redirect::to(&target).into_response(), cookies)
         }
         Err(e) => {

@@ -465,3 +465,48 @@ fn look_alike_invisible_and_retired_names_are_refused() {
         "{list}"
     );
 }
+
+#[tokio::test]
+async fn reset_two_factor_lets_a_person_in_with_the_password_alone() {
+    use crate::two_factor::{early_in_a_step, enrol_at};
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let d = data.to_str().unwrap();
+    let server = &Server::start(serve(&data, "127.0.0.1:0", &[])).await;
+    ok(
+        &[
+            "user",
+            "add",
+            "tia",
+            "--email",
+            "tia@example.com",
+            "--group",
+            "4",
+            "--password-stdin",
+            "--data-dir",
+            d,
+        ],
+        Some(&format!("{PASSWORD}\n")),
+    );
+    let tia = &browser();
+    assert_eq!(login(server, tia, "tia", PASSWORD).await.status(), 200);
+    enrol_at(&server.url(""), tia, early_in_a_step().await).await;
+    assert_eq!(
+        login(server, &browser(), "tia", PASSWORD).await.status(),
+        422
+    );
+    let out = ok(&["user", "reset-two-factor", "tia", "--data-dir", d], None);
+    assert!(
+        out.contains("two-factor sign-in of tia turned off"),
+        "{out}"
+    );
+    assert_eq!(
+        login(server, &browser(), "tia", PASSWORD).await.status(),
+        200
+    );
+    fails(
+        usher(&["user", "reset-two-factor", "nobody", "--data-dir", d]),
+        None,
+        &["no user named nobody"],
+    );
+}
