@@ -33,6 +33,8 @@ pub struct Core {
     pub plex: crate::auth::plex::PlexState,
     /// Tab name → group, for proxy-auth URLs naming a tab; rebuilt when tabs change.
     tabs: ArcSwap<TabIndex>,
+    /// Prometheus counters and histograms (`GET /metrics`).
+    pub metrics: crate::metrics::Metrics,
 }
 
 /// Meta key of the key check value: a known text encrypted with the instance key.
@@ -139,6 +141,7 @@ impl Core {
             sso_guard: Arc::default(),
             plex: crate::auth::plex::PlexState::new(client_identifier),
             tabs: ArcSwap::from_pointee(TabIndex::new(&tabs)),
+            metrics: crate::metrics::Metrics::new(),
         }))
     }
 

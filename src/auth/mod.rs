@@ -362,11 +362,14 @@ impl Core {
     /// The session behind a cookie's token hash: from the cache, else from the store.
     pub async fn session(&self, hash: &TokenHash) -> Option<Arc<SessionView>> {
         if let Some(view) = self.sessions.get(hash) {
+            self.metrics.session_cache(true);
             return (view.expires_at > now()).then_some(view);
         }
         if self.sessions.is_missing(hash) {
+            self.metrics.session_cache(true);
             return None;
         }
+        self.metrics.session_cache(false);
         let generation = self.sessions.generation();
         match self.store.load_session_view(&hash_hex(hash)).await {
             Ok(Some(view)) => {

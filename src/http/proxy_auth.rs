@@ -4,10 +4,12 @@
 //! Parse the URL, find the cookie, SHA-256 the token, look it up in the cache (the store only on
 //! a miss), apply the access rules, decide, set headers. No logging above debug, no hashing
 //! beyond one SHA-256 per session cookie (one, normally; cookies naming two people sign nobody
-//! in), no database round trip on a cache hit.
+//! in), no database round trip on a cache hit. Counting it (`crate::metrics`) is two clock reads
+//! and atomic adds on handles made at start: no label built, no map looked up.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Instant;
 
 use axum::body::Body;
 use axum::extract::{ConnectInfo, Request, State};
@@ -23,6 +25,7 @@ use crate::domain::forwarded::{self, Forwarded};
 use crate::domain::now;
 use crate::domain::rules::{first_match, Subject};
 use crate::domain::SessionView;
+use crate::metrics::ProxyAuthResult::{self, Anonymous, Malformed, Refused, User};
 
 static X_ORGANIZR_USER: HeaderName = HeaderName::from_static("x-organizr-user");
 static X_ORGANIZR_EMAIL: HeaderName = HeaderName::from_static("x-organizr-email");
@@ -69,12 +72,21 @@ pub async fn proxy_auth(
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     req: Request,
 ) -> Response {
+    // A monotonic clock read is a vDSO call (tens of nanoseconds); the counters are atomics.
+    let started = Instant::now();
+    let (result, response) = answer(&core, peer, req).await;
+    core.metrics.proxy_auth(result, started);
+    response
+}
+
+/// The answer, and what it was for `usher_proxy_auth_requests_total`.
+async fn answer(core: &Core, peer: SocketAddr, req: Request) -> (ProxyAuthResult, Response) {
     let uri = req.uri();
     // A group that is not a number names a tab: read from the in-memory index, never the store.
     let tab_group = |name: &str| core.tab_group(name);
     let Ok(request) = parse_request_with(uri.path(), uri.query(), &tab_group) else {
         tracing::debug!(path = uri.path(), "proxy auth: malformed request");
-        return status(StatusCode::UNAUTHORIZED);
+        return (Malformed, status(StatusCode::UNAUTHORIZED));
     };
     let settings = core.settings();
     let headers = req.headers();
@@ -85,7 +97,7 @@ pub async fn proxy_auth(
             Ok(f) => f,
             Err(()) => {
                 tracing::debug!("proxy auth: malformed X-Forwarded-* headers");
-                return status(StatusCode::UNAUTHORIZED);
+                return (Malformed, status(StatusCode::UNAUTHORIZED));
             }
         }
     } else {
@@ -95,11 +107,11 @@ pub async fn proxy_auth(
     // The allow list passes without a session, so look at it before any lookup.
     if let Some(allow) = &request.allow {
         if ip_list_contains(allow, ip) == Ok(true) {
-            return anonymous_pass(fwd.is_some());
+            return (Anonymous, anonymous_pass(fwd.is_some()));
         }
     }
 
-    let session = session_in(headers, &settings.cookie_name, &core)
+    let session = session_in(headers, &settings.cookie_name, core)
         .await
         .map(|s| s.view)
         .filter(|s| s.expires_at > now());
@@ -117,13 +129,16 @@ pub async fn proxy_auth(
     };
 
     match decide_with_rule(&request, ip, session.as_deref(), rule) {
-        Decision::PassUser => user_pass(session.as_deref().expect("PassUser implies a session")),
-        Decision::PassAnonymous => anonymous_pass(fwd.is_some()),
+        Decision::PassUser => (
+            User,
+            user_pass(session.as_deref().expect("PassUser implies a session")),
+        ),
+        Decision::PassAnonymous => (Anonymous, anonymous_pass(fwd.is_some())),
         Decision::Refuse => match &fwd {
             Some(f) if session.is_none() && is_page_load(headers) => {
-                login_redirect(f, &settings, request.redirect)
+                (Refused, login_redirect(f, &settings, request.redirect))
             }
-            _ => status(StatusCode::UNAUTHORIZED),
+            _ => (Refused, status(StatusCode::UNAUTHORIZED)),
         },
     }
 }
