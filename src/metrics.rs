@@ -216,7 +216,7 @@ impl Metrics {
                 &r,
                 IntGauge::new(
                     "usher_active_sessions",
-                    "Sessions used in the last two minutes: the size of the session cache when scraped (approximate).",
+                    "Sessions used in the last two minutes: the size of the session cache when scraped.",
                 )
                 .expect("valid gauge"),
             ),

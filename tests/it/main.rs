@@ -21,6 +21,7 @@ mod e2e_subdirectory;
 mod hardening;
 mod import_organizr;
 mod instances;
+mod metrics;
 mod pages;
 mod plex_accounts;
 mod plex_admin;
