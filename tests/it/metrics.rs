@@ -313,3 +313,33 @@ fn the_grafana_dashboard_graphs_only_what_usher_exports() {
         assert!(graphed.contains(f), "{f} is on no panel");
     }
 }
+
+#[test]
+fn the_scrape_config_in_docs_passes_promtool() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("prometheus.yml");
+    std::fs::copy(
+        concat!(env!("CARGO_MANIFEST_DIR"), "/docs/examples/prometheus.yml"),
+        &config,
+    )
+    .unwrap();
+    // The remote job reads its token from a file beside the config, as docs/metrics.md says.
+    std::fs::write(
+        dir.path().join("usher-metrics-token"),
+        "scrape-token-1234\n",
+    )
+    .unwrap();
+    let out = Command::new(PROMTOOL)
+        .args(["check", "config"])
+        .arg(&config)
+        .output()
+        .unwrap_or_else(|e| {
+            panic!("{PROMTOOL} cannot run ({e}): install Debian's `prometheus` package")
+        });
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
