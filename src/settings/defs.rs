@@ -96,6 +96,9 @@ pub const SECRET_DESTINATIONS: &[(&str, &str)] = &[
     ("sso.overseerr.fallback_password", "sso.overseerr.url"),
 ];
 
+/// Secrets Usher only compares what a client sends with; sent nowhere, so they have no address.
+pub const INBOUND_SECRETS: &[&str] = &["metrics.token"];
+
 /// Every run-time setting. Later features add their rows here.
 pub const DEFS: &[Def] = &[
     Def {
