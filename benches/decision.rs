@@ -3,6 +3,7 @@
 
 use std::hint::black_box;
 use std::net::IpAddr;
+use std::time::Instant;
 
 use axum::http::{header, HeaderMap, HeaderValue};
 use criterion::{criterion_group, criterion_main, Criterion};
@@ -13,6 +14,7 @@ use usher::domain::session::hash_cookie_value;
 use usher::domain::{SessionToken, SessionView};
 use usher::http::client_ip::client_ip;
 use usher::http::cookies::cookie_values;
+use usher::metrics::{Metrics, ProxyAuthResult};
 
 fn bench(c: &mut Criterion) {
     let token = SessionToken::generate();
@@ -86,6 +88,23 @@ fn bench(c: &mut Criterion) {
             let ip = client_ip(peer, &headers, &proxies);
             let hash = cookie_values(&headers, "usher_session").find_map(hash_cookie_value);
             (hash, decide(&req, ip, Some(&view)))
+        })
+    });
+    // What metrics add to every proxy-auth request: two clock reads, a histogram observation
+    // and a counter increment on handles made at start.
+    let metrics = Metrics::new();
+    c.bench_function("metrics: count one proxy-auth answer", |b| {
+        b.iter(|| metrics.proxy_auth(black_box(ProxyAuthResult::User), Instant::now()))
+    });
+    c.bench_function("whole decision (cache hit) + metrics", |b| {
+        b.iter(|| {
+            let started = Instant::now();
+            let req = parse_request(black_box("/api/v2/auth/0"), None).unwrap();
+            let ip = client_ip(peer, &headers, &proxies);
+            let hash = cookie_values(&headers, "usher_session").find_map(hash_cookie_value);
+            let decision = decide(&req, ip, Some(&view));
+            metrics.proxy_auth(ProxyAuthResult::User, started);
+            (hash, decision)
         })
     });
 }

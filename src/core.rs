@@ -44,6 +44,8 @@ pub struct Core {
     /// True while the change feed cannot be read (the store is down, or came back and the feed
     /// has not caught up yet): `/healthz` says "store down" until it clears.
     feed_behind: AtomicBool,
+    /// Prometheus counters and histograms (`GET /metrics`).
+    pub metrics: crate::metrics::Metrics,
 }
 
 /// Meta key of the key check value: a known text encrypted with the instance key.
@@ -152,6 +154,7 @@ impl Core {
             plex: crate::auth::plex::PlexState::new(client_identifier),
             tabs: ArcSwap::from_pointee(TabIndex::new(&tabs)),
             feed_behind: AtomicBool::new(false),
+            metrics: crate::metrics::Metrics::new(),
         }))
     }
 

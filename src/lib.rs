@@ -13,6 +13,7 @@ pub mod domain;
 pub mod feed;
 pub mod http;
 pub mod import;
+pub mod metrics;
 pub mod plex;
 pub mod proxy_config;
 pub mod settings;

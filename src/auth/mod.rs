@@ -412,11 +412,14 @@ impl Core {
     /// out" as if the store had said so).
     pub async fn session(&self, hash: &TokenHash) -> Result<Option<Arc<SessionView>>, AuthError> {
         if let Some(view) = self.sessions.get(hash) {
+            self.metrics.session_cache(true);
             return Ok((view.expires_at > now()).then_some(view));
         }
         if self.sessions.is_missing(hash) {
+            self.metrics.session_cache(true);
             return Ok(None);
         }
+        self.metrics.session_cache(false);
         let generation = self.sessions.generation();
         match self.store.load_session_view(&hash_hex(hash)).await {
             Ok(Some(view)) => {

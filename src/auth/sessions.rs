@@ -118,6 +118,13 @@ impl SessionCache {
         self.cache.entry_count()
     }
 
+    /// Number of cached sessions, exact as of now: applies the cache's pending bookkeeping first
+    /// (for a metrics scrape, never the hot path).
+    pub fn count_now(&self) -> u64 {
+        self.cache.run_pending_tasks();
+        self.cache.entry_count()
+    }
+
     /// True when nothing is cached.
     pub fn is_empty(&self) -> bool {
         self.len() == 0

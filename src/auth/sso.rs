@@ -139,6 +139,8 @@ impl Core {
     /// Logs one app's outcome, collects its cookies, and turns it into a record.
     fn record_outcome(&self, user: &User, o: &Outcome, cookies: &mut Vec<CookiePlan>) -> SsoRecord {
         let elapsed_ms = o.elapsed.as_millis() as i64;
+        let result = o.result.as_ref().map_or_else(SsoError::code, |_| "ok");
+        self.metrics.sso_attempt(o.app, result, o.elapsed);
         match &o.result {
             Ok(grant) => {
                 tracing::info!(user = %user.username, app = o.app, instance = %o.instance, elapsed_ms, fallback = grant.used_fallback, "SSO ok");

@@ -6,6 +6,7 @@ pub mod cookies;
 pub mod csrf;
 pub mod error;
 pub mod extract;
+pub mod metrics;
 pub mod proxy_auth;
 pub mod redirect;
 pub mod router;

@@ -4,10 +4,12 @@
 //! Parse the URL, find the cookie, SHA-256 the token, look it up in the cache (the store only on
 //! a miss), apply the access rules, decide, set headers. No logging above debug, no hashing
 //! beyond one SHA-256 per session cookie (one, normally; cookies naming two people sign nobody
-//! in), no database round trip on a cache hit.
+//! in), no database round trip on a cache hit. Counting it (`crate::metrics`) is two clock reads
+//! and atomic adds on handles made at start: no label built, no map looked up.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Instant;
 
 use axum::body::Body;
 use axum::extract::{ConnectInfo, Request, State};
@@ -23,6 +25,7 @@ use crate::domain::forwarded::{self, Forwarded};
 use crate::domain::now;
 use crate::domain::rules::{first_match, Subject};
 use crate::domain::SessionView;
+use crate::metrics::ProxyAuthResult::{self, Anonymous, Malformed, Refused, StoreDown, User};
 
 static X_ORGANIZR_USER: HeaderName = HeaderName::from_static("x-organizr-user");
 static X_ORGANIZR_EMAIL: HeaderName = HeaderName::from_static("x-organizr-email");
@@ -70,12 +73,21 @@ pub async fn proxy_auth(
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     req: Request,
 ) -> Response {
+    // A monotonic clock read is a vDSO call (tens of nanoseconds); the counters are atomics.
+    let started = Instant::now();
+    let (result, response) = answer(&core, peer, req).await;
+    core.metrics.proxy_auth(result, started);
+    response
+}
+
+/// The answer, and what it was for `usher_proxy_auth_requests_total`.
+async fn answer(core: &Core, peer: SocketAddr, req: Request) -> (ProxyAuthResult, Response) {
     let uri = req.uri();
     // A group that is not a number names a tab: read from the in-memory index, never the store.
     let tab_group = |name: &str| core.tab_group(name);
     let Ok(request) = parse_request_with(uri.path(), uri.query(), &tab_group) else {
         tracing::debug!(path = uri.path(), "proxy auth: malformed request");
-        return status(StatusCode::UNAUTHORIZED);
+        return (Malformed, status(StatusCode::UNAUTHORIZED));
     };
     let settings = core.settings();
     let headers = req.headers();
@@ -86,7 +98,7 @@ pub async fn proxy_auth(
             Ok(f) => f,
             Err(()) => {
                 tracing::debug!("proxy auth: malformed X-Forwarded-* headers");
-                return status(StatusCode::UNAUTHORIZED);
+                return (Malformed, status(StatusCode::UNAUTHORIZED));
             }
         }
     } else {
@@ -96,7 +108,7 @@ pub async fn proxy_auth(
     // The allow list passes without a session, so look at it before any lookup.
     if let Some(allow) = &request.allow {
         if ip_list_contains(allow, ip) == Ok(true) {
-            return anonymous_pass(fwd.is_some());
+            return (Anonymous, anonymous_pass(fwd.is_some()));
         }
     }
 
@@ -104,12 +116,12 @@ pub async fn proxy_auth(
     // pass and never a sign-in redirect (docs/scaling.md). Cached sessions keep passing.
     // A person who must turn two-factor on first counts as nobody signed in until they have.
     let two_factor = settings.two_factor;
-    let session = match session_in(headers, &settings.cookie_name, &core).await {
+    let session = match session_in(headers, &settings.cookie_name, core).await {
         Ok(found) => found
             .map(|s| s.view)
             .filter(|s| s.expires_at > now())
             .filter(|s| !s.must_enrol(two_factor.required_up_to_group, two_factor.skip_for_plex)),
-        Err(_) => return status(StatusCode::SERVICE_UNAVAILABLE),
+        Err(_) => return (StoreDown, status(StatusCode::SERVICE_UNAVAILABLE)),
     };
 
     let rule = if settings.proxy_rules.is_empty() {
@@ -125,13 +137,16 @@ pub async fn proxy_auth(
     };
 
     match decide_with_rule(&request, ip, session.as_deref(), rule) {
-        Decision::PassUser => user_pass(session.as_deref().expect("PassUser implies a session")),
-        Decision::PassAnonymous => anonymous_pass(fwd.is_some()),
+        Decision::PassUser => (
+            User,
+            user_pass(session.as_deref().expect("PassUser implies a session")),
+        ),
+        Decision::PassAnonymous => (Anonymous, anonymous_pass(fwd.is_some())),
         Decision::Refuse => match &fwd {
             Some(f) if session.is_none() && is_page_load(headers) => {
-                login_redirect(f, &settings, request.redirect)
+                (Refused, login_redirect(f, &settings, request.redirect))
             }
-            _ => status(StatusCode::UNAUTHORIZED),
+            _ => (Refused, status(StatusCode::UNAUTHORIZED)),
         },
     }
 }

@@ -1,4 +1,4 @@
-//! Route table. The proxy-auth routes carry no middleware at all; pages and the API get
+//! Route table. The proxy-auth routes (and /metrics) carry no middleware at all; pages and the API get
 //! security headers and a body limit.
 
 use std::net::SocketAddr;
@@ -31,7 +31,9 @@ pub fn router(core: Arc<Core>) -> Router {
         .route("/api/v2/organizr-auth/", any(proxy_auth))
         .route("/api/v2/organizr-auth/{*rest}", any(proxy_auth))
         .route("/api", any(proxy_auth))
-        .route("/api/", any(proxy_auth));
+        .route("/api/", any(proxy_auth))
+        // No layers either: refused, it answers exactly like an address Usher does not have.
+        .route("/metrics", any(super::metrics::metrics));
 
     let api = Router::new()
         .route("/api/v2/login", post(account::login))
@@ -182,6 +184,11 @@ async fn fallback(
     if path.starts_with("/api/") || path == "/healthz" {
         return ApiError::not_found().into_response();
     }
+    page_not_found()
+}
+
+/// The answer for an address Usher does not serve (outside the API).
+pub(super) fn page_not_found() -> Response {
     let mut r = (StatusCode::NOT_FOUND, "Not found").into_response();
     r.headers_mut().insert(
         HeaderName::from_static("x-content-type-options"),

@@ -33,6 +33,8 @@ pub struct PlexClientConfig {
     pub connect_timeout: Duration,
     /// Time allowed for the whole request, answer included.
     pub timeout: Duration,
+    /// Where each call's latency is recorded (`usher_plex_upstream_duration_seconds`).
+    pub timer: crate::metrics::UpstreamTimer,
 }
 
 impl PlexClientConfig {
@@ -45,6 +47,7 @@ impl PlexClientConfig {
             version: env!("CARGO_PKG_VERSION").into(),
             connect_timeout: Duration::from_secs(5),
             timeout: Duration::from_secs(15),
+            timer: crate::metrics::UpstreamTimer::default(),
         }
     }
 }
@@ -362,7 +365,9 @@ impl PlexClient {
             builder = builder.form(form);
         }
         let started = Instant::now();
-        let mut response = builder.send().await.map_err(|e| self.transport_error(&e))?;
+        let sent = builder.send().await;
+        self.inner.config.timer.observe(started);
+        let mut response = sent.map_err(|e| self.transport_error(&e))?;
         let status = response.status();
         let mut body = Vec::new();
         while let Some(chunk) = response

@@ -96,6 +96,9 @@ pub const SECRET_DESTINATIONS: &[(&str, &str)] = &[
     ("sso.overseerr.fallback_password", "sso.overseerr.url"),
 ];
 
+/// Secrets Usher only compares what a client sends with; sent nowhere, so they have no address.
+pub const INBOUND_SECRETS: &[&str] = &["metrics.token"];
+
 /// Every run-time setting. Later features add their rows here.
 pub const DEFS: &[Def] = &[
     Def {
@@ -160,6 +163,24 @@ pub const DEFS: &[Def] = &[
         change: Change::Admin,
         section: AUTH,
         help: "Proxies whose X-Forwarded-For (read from the right) / X-Real-IP (only without X-Forwarded-For) headers are believed (IPs or CIDRs). Anyone else's are ignored.",
+    },
+    Def {
+        key: "metrics.enabled",
+        kind: Kind::Bool,
+        default: "false",
+        secret: false,
+        change: Change::Admin,
+        section: GENERAL,
+        help: "Serve Prometheus metrics at /metrics to clients in trusted_proxies (loopback by default), or to anyone sending the metrics token. Everyone else gets 404.",
+    },
+    Def {
+        key: "metrics.token",
+        kind: Kind::OptionalText,
+        default: "null",
+        secret: true,
+        change: Change::Admin,
+        section: GENERAL,
+        help: "A bearer token that lets a scraper elsewhere read /metrics (Authorization: Bearer <token>). Empty = only trusted_proxies.",
     },
     Def {
         key: "allowed_redirect_hosts",

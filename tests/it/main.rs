@@ -22,6 +22,7 @@ mod e2e_subdirectory;
 mod hardening;
 mod import_organizr;
 mod instances;
+mod metrics;
 mod pages;
 mod plex_accounts;
 mod plex_admin;

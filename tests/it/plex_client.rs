@@ -17,6 +17,7 @@ pub(crate) fn config_for(url: &str) -> PlexClientConfig {
         version: "9.9.9".into(),
         connect_timeout: Duration::from_secs(2),
         timeout: Duration::from_secs(5),
+        timer: Default::default(),
     }
 }
 

@@ -6,6 +6,7 @@ use crate::auth::throttle::ThrottleKey;
 use crate::auth::{check_login_input, AuthError, ClientInfo, PasswordLogin, SignedIn};
 use crate::core::Core;
 use crate::domain::SessionMethod;
+use crate::metrics::LoginMethod;
 use crate::plex::{PlexAccount, PlexError, PlexToken};
 use crate::settings::AuthType;
 use crate::store::Actor;
@@ -15,6 +16,16 @@ impl Core {
     /// `local` checks Usher's own password; `local_and_backend` Usher's own password first, then
     /// plex.tv (so local accounts work while plex.tv is down); `backend` plex.tv only.
     pub async fn login(
+        &self,
+        attempt: PasswordLogin,
+        client: &ClientInfo,
+    ) -> Result<SignedIn, AuthError> {
+        let result = self.password_login(attempt, client).await;
+        self.metrics.login(LoginMethod::Password, &result);
+        result
+    }
+
+    async fn password_login(
         &self,
         attempt: PasswordLogin,
         client: &ClientInfo,

@@ -125,6 +125,7 @@ impl Core {
         let mut config = PlexClientConfig::new(self.plex.client_identifier.clone());
         config.tv_url = settings.plex.tv_url.clone();
         config.timeout = settings.plex.timeout;
+        config.timer = self.metrics.plex_timer();
         config.connect_timeout = settings.plex.timeout.min(Duration::from_secs(5));
         let client = PlexClient::new(config).map_err(AuthError::Plex)?;
         *cached = Some((key, client.clone()));

@@ -149,6 +149,8 @@ impl Core {
             return Err(AuthError::PinUsed);
         }
         let signed_in = self.login_plex_token(token, pending.remember, client).await;
+        self.metrics
+            .login(crate::metrics::LoginMethod::PlexPin, &signed_in);
         if signed_in.is_err() {
             self.store.release_plex_pin(pending.pin_id).await?;
         }

@@ -115,6 +115,8 @@ pub fn label(key: &str) -> String {
         "cookie_name" => "Cookie name",
         "remember_days" => "Remember me (days)",
         "trusted_proxies" => "Trusted proxies",
+        "metrics.enabled" => "Prometheus metrics",
+        "metrics.token" => "Metrics token",
         "allowed_redirect_hosts" => "Allowed redirect hosts",
         "login.max_failures_per_user" => "Failed sign-ins per account before a pause",
         "login.max_failures_per_ip" => "Failed sign-ins per address before a pause",
