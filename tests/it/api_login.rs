@@ -603,6 +603,104 @@ async fn an_organizr_bcrypt_hash_signs_in_and_is_upgraded_to_argon2id() {
     );
 }
 
+/// Organizr's weakness §8.1: its session JWT was never verified, only looked up. Usher's session
+/// is a random 256-bit token; the store keeps only its SHA-256, so a copy of the database opens
+/// no session, and a forged or altered cookie is simply unknown.
+#[tokio::test]
+async fn the_store_keeps_only_the_sha256_of_a_session_token() {
+    use sha2::{Digest, Sha256};
+    let app = TestApp::spawn().await;
+    app.add_user("alice", 4).await;
+    let r = app.login(&app.client(), "alice", PASSWORD).await;
+    assert_eq!(r.status(), 200);
+    let token = cookie_value(&cookie_named(&r, "usher_session")).to_string();
+    let pool = db(&app).await;
+    let stored: Vec<String> = sqlx::query_scalar("SELECT token_hash FROM sessions")
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+    pool.close().await;
+    let expected: String = Sha256::digest(token.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    assert_eq!(stored, vec![expected], "only the hash is stored");
+
+    // One character changed: an unknown token, not a session.
+    let mut forged = token.clone().into_bytes();
+    forged[0] = if forged[0] == b'A' { b'B' } else { b'A' };
+    let forged = String::from_utf8(forged).unwrap();
+    assert_eq!(
+        me_status(&app, &format!("usher_session={forged}")).await,
+        401
+    );
+    assert_eq!(
+        me_status(&app, &format!("usher_session={token}")).await,
+        200
+    );
+}
+
+/// Organizr's weaknesses §8.4, §8.12 and §8.13: an unauthenticated password "recovery" that
+/// reset anyone's password, self-registration with one shared password, and an API key (`Token`
+/// header or `?apikey=`) that was admin everywhere. Usher has none of them: the routes are not
+/// there, and a key-looking header or parameter opens nothing.
+#[tokio::test]
+async fn organizr_routes_that_opened_accounts_without_a_session_are_absent() {
+    let app = TestApp::spawn().await;
+    app.add_user("alice", 0).await;
+    let anonymous = app.client();
+    let (status, _) = send(
+        &app,
+        &anonymous,
+        "POST",
+        "/api/v2/users/recover",
+        Some(json!({"email": "alice@example.com"})),
+    )
+    .await;
+    // /api/v2/users/{id} exists for admins, so a POST there is 405: no such route either way.
+    assert!(
+        [404, 405].contains(&status),
+        "no password recovery by e-mail alone: {status}"
+    );
+    assert_eq!(
+        app.login(&app.client(), "alice", PASSWORD).await.status(),
+        200
+    );
+
+    let (status, _) = send(
+        &app,
+        &anonymous,
+        "POST",
+        "/api/v2/users/register",
+        Some(json!({"username": "mallory", "email": "m@example.com",
+                    "password": "mallory-password-1", "registrationPassword": ""})),
+    )
+    .await;
+    assert!(
+        [404, 405].contains(&status),
+        "no self-registration: {status}"
+    );
+    assert_eq!(
+        app.login(&app.client(), "mallory", "mallory-password-1")
+            .await
+            .status(),
+        401
+    );
+
+    for r in [
+        bare()
+            .get(app.url("/api/v2/users"))
+            .header("Token", "x".repeat(20)),
+        bare().get(app.url("/api/v2/users?apikey=xxxxxxxxxxxxxxxxxxxx")),
+        bare()
+            .get(app.url("/api/v2/auth/0"))
+            .header("Token", "x".repeat(20)),
+    ] {
+        let status = r.send().await.unwrap().status().as_u16();
+        assert_eq!(status, 401, "an API key is nothing here");
+    }
+}
+
 // ---------- bad input ----------
 
 #[tokio::test]

@@ -235,3 +235,43 @@ fn grafana_settings_match_the_header_the_proxy_sets() {
     assert!(nginx.contains(&format!("proxy_set_header {email_header} $usher_email;")));
     assert_eq!(from_ini["WHITELIST"], "127.0.0.1");
 }
+
+/// docs/security.md names the test that holds each rule as `FILE::NAME` (a module of
+/// tests/it/): every such name must be a test function that exists, so the security notes
+/// cannot point at a test that was renamed or removed.
+#[test]
+fn security_notes_name_only_tests_that_exist() {
+    let notes = std::fs::read_to_string(Path::new(ROOT).join("docs/security.md")).unwrap();
+    let mut checked = 0;
+    for quoted in notes.split('`').skip(1).step_by(2) {
+        let Some((file, name)) = quoted.split_once("::") else {
+            continue;
+        };
+        let is_word = |s: &str| {
+            !s.is_empty()
+                && s.chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+        };
+        // `forwarded::tests` names a unit-test module in src/, not a test here.
+        if !is_word(file) || !is_word(name) || name == "tests" {
+            continue;
+        }
+        let it = Path::new(ROOT).join("tests/it");
+        let source = [
+            it.join(format!("{file}.rs")),
+            it.join("cli").join(format!("{file}.rs")),
+        ]
+        .iter()
+        .find_map(|p| std::fs::read_to_string(p).ok())
+        .unwrap_or_else(|| panic!("docs/security.md names `{quoted}`: no tests/it/{file}.rs"));
+        assert!(
+            source.contains(&format!("fn {name}(")),
+            "docs/security.md names `{quoted}`: no such test in tests/it/{file}.rs"
+        );
+        checked += 1;
+    }
+    assert!(
+        checked >= 20,
+        "the weaknesses table names its tests ({checked} found)"
+    );
+}

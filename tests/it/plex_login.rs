@@ -285,3 +285,40 @@ async fn every_plex_tv_call_identifies_this_install() {
         assert_eq!(r.header("x-plex-product"), Some("Usher"), "{r:?}");
     }
 }
+
+/// Organizr's weakness §8.8: a backend sign-in overwrote the local password with the Plex one,
+/// and an old local password kept working after the Plex password changed. Usher never stores a
+/// Plex password: with plex.tv failing, or with the backend switched off, it signs nobody in.
+#[tokio::test]
+async fn a_plex_password_never_becomes_a_local_one() {
+    let p = PlexApp::with(setup("local_and_backend", true)).await;
+    let (status, body) = p
+        .password_login(&p.app.client(), "friendly", "hunter2")
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let pool = crate::api_login::db(&p.app).await;
+    let stored: Option<String> =
+        sqlx::query_scalar("SELECT password_hash FROM users WHERE username = $1")
+            .bind("friendly")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    pool.close().await;
+    assert_eq!(stored, None, "no local copy of the Plex password");
+
+    p.fake.set_mode(Mode::Error500);
+    let (status, body) = p
+        .password_login(&p.app.client(), "friendly", "hunter2")
+        .await;
+    assert_ne!(status, 200, "plex.tv down: no local fallback: {body}");
+
+    p.fake.set_mode(Mode::Normal);
+    p.set(json!({"auth_type": "local"})).await;
+    let (status, body) = p
+        .password_login(&p.app.client(), "friendly", "hunter2")
+        .await;
+    assert_eq!(
+        status, 401,
+        "backend off: the Plex password is nothing here: {body}"
+    );
+}
