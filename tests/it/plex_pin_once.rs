@@ -73,6 +73,23 @@ async fn a_replayed_pin_cookie_makes_no_second_session() {
             .any(|e| e["action"] == "login.success" && e["detail"]["method"] == "plex_oauth"),
         "{entries:#?}"
     );
+    // And every replay as a refused sign-in (written in the background: give it a moment).
+    let mut replays = 0;
+    for _ in 0..50 {
+        let entries = p.app.core.store.audit_recent(50).await.unwrap();
+        replays = entries
+            .iter()
+            .filter(|e| {
+                e["action"] == "login.failure"
+                    && e["detail"]["reason"] == "Plex sign-in already used"
+            })
+            .count();
+        if replays == 4 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(replays, 4, "two polls and two returns replayed");
 }
 
 /// How many sessions FRIEND_A's local user has.

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use super::PlexState;
 use crate::auth::{AuthError, ClientInfo, SignedIn};
 use crate::core::Core;
-use crate::domain::now;
+use crate::domain::{now, SessionMethod};
 use crate::plex::{PinState, PlexToken};
 use crate::store::RateScope;
 
@@ -132,9 +132,36 @@ impl Core {
         }
     }
 
+    /// Polls this browser's sign-in PIN and, once plex.tv approved it, signs the person in
+    /// (`None` while pending). A PIN already used is refused and audited: a replayed pending
+    /// cookie is someone trying one Plex sign-in twice.
+    pub async fn finish_pin_sign_in(
+        &self,
+        pending: &PendingPin,
+        client: &ClientInfo,
+    ) -> Result<Option<SignedIn>, AuthError> {
+        let outcome = match self.poll_pin(pending).await {
+            Ok(PinProgress::Pending) => Ok(None),
+            Ok(PinProgress::Approved(token)) => self
+                .sign_in_with_pin(pending, &token, client)
+                .await
+                .map(Some),
+            Err(e) => Err(e),
+        };
+        if let Err(AuthError::PinUsed) = outcome {
+            self.refused(
+                SessionMethod::PlexOauth,
+                None,
+                "Plex sign-in already used",
+                client,
+            );
+        }
+        outcome
+    }
+
     /// Signs in with the token of an approved sign-in PIN: one session per PIN, however often
     /// the pending cookie is replayed. A failed sign-in leaves the PIN usable for a retry.
-    pub async fn sign_in_with_pin(
+    async fn sign_in_with_pin(
         &self,
         pending: &PendingPin,
         token: &PlexToken,

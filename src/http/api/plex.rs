@@ -14,7 +14,7 @@ use serde_json::json;
 
 use super::{request_host, with_cookies};
 use crate::auth::plex::pin::{
-    PendingPin, PinProgress, PinPurpose, StartedPin, COOKIE_GRACE_SECONDS, PENDING_COOKIE,
+    PendingPin, PinPurpose, StartedPin, COOKIE_GRACE_SECONDS, PENDING_COOKIE,
 };
 use crate::auth::{AuthError, ClientInfo, SignedIn};
 use crate::core::Core;
@@ -137,12 +137,9 @@ pub(crate) async fn finish_login(
 ) -> Result<LoginPinOutcome, AuthError> {
     require_oauth(core)?;
     let pending = pending_for(core, headers, id, PinPurpose::Login)?;
-    match core.poll_pin(&pending).await? {
-        PinProgress::Pending => Ok(LoginPinOutcome::Pending),
-        PinProgress::Approved(token) => {
-            let signed_in = core.sign_in_with_pin(&pending, &token, client).await?;
-            Ok(LoginPinOutcome::SignedIn(Box::new(signed_in), pending.rd))
-        }
+    match core.finish_pin_sign_in(&pending, client).await? {
+        None => Ok(LoginPinOutcome::Pending),
+        Some(signed_in) => Ok(LoginPinOutcome::SignedIn(Box::new(signed_in), pending.rd)),
     }
 }
 
