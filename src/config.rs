@@ -219,6 +219,14 @@ pub fn sqlite_url(path: &Path) -> String {
     format!("sqlite://{}?mode=rwc", path.display())
 }
 
+/// The file of a SQLite database URL (`sqlite://PATH?…` or `sqlite:PATH`); `None` for PostgreSQL.
+pub fn sqlite_file(url: &str) -> Option<PathBuf> {
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or(url.strip_prefix("sqlite:"))?;
+    Some(PathBuf::from(rest.split('?').next().unwrap_or_default()))
+}
+
 /// Checks a database URL given in `src` (a flag, a variable, a file), adding `mode=rwc` to a
 /// SQLite URL so the file is created when missing.
 pub fn validate_database_url(url: &str, src: &str) -> Result<String, ConfigError> {
