@@ -20,7 +20,7 @@ mod users;
 use std::time::Duration;
 
 use sqlx::any::AnyPoolOptions;
-use sqlx::{AnyPool, Executor, Row};
+use sqlx::{AnyPool, Connection, Executor, Row};
 
 use audit_log::{audit, before_after, masked_url};
 pub use audit_log::{AuditEntry, AuditPage, AuditQuery};
@@ -204,6 +204,15 @@ impl Store {
                     conn.execute("PRAGMA foreign_keys = ON").await?;
                     conn.execute("PRAGMA busy_timeout = 5000").await?;
                     Ok(())
+                })
+            });
+            opts = opts.after_release(|conn, _| {
+                Box::pin(async move {
+                    // A COMMIT that failed (disk full) leaves sqlx counting a transaction SQLite
+                    // has already rolled back, and every later BEGIN on that connection fails:
+                    // close it instead of reusing it. The ping waits for the queued rollback.
+                    conn.ping().await?;
+                    Ok(!conn.is_in_transaction())
                 })
             });
         }
