@@ -290,9 +290,11 @@ impl Core {
         let mut follower = Follower::after(self.store.latest_change_id().await?);
         let wake = Arc::new(tokio::sync::Notify::new());
         if self.store.backend() == Backend::Postgres {
+            let core = self.clone();
             tokio::spawn(crate::feed::listen(
                 self.config.database_url.clone(),
                 wake.clone(),
+                move || core.store_went_away(),
             ));
         }
         let core = self.clone();
