@@ -63,7 +63,7 @@ async fn seed_users(config: Config, users: &[(&str, i64)]) -> Vec<i64> {
 }
 
 /// The session cookie a sign-in answer sets, as `name=value`, if any.
-fn session_cookie(r: &reqwest::Response) -> Option<String> {
+pub(crate) fn session_cookie(r: &reqwest::Response) -> Option<String> {
     r.headers()
         .get_all(SET_COOKIE)
         .iter()

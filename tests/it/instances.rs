@@ -6,7 +6,7 @@ mod outage;
 
 use std::time::{Duration, Instant};
 
-use reqwest::header::{COOKIE, SET_COOKIE};
+use reqwest::header::COOKIE;
 use secrecy::SecretString;
 use usher::Config;
 
@@ -63,14 +63,7 @@ fn key_of(app: &TestApp) -> SecretString {
 
 /// The session cookie a sign-in answer sets, as `name=value`.
 pub(crate) fn session_cookie(r: &reqwest::Response) -> String {
-    r.headers()
-        .get_all(SET_COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find(|v| v.starts_with("usher_session="))
-        .and_then(|v| v.split(';').next())
-        .expect("session cookie")
-        .to_string()
+    crate::crash::session_cookie(r).expect("session cookie")
 }
 
 /// Signs alice in on `app`; returns her session cookie as `name=value`.

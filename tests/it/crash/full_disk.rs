@@ -153,14 +153,16 @@ async fn a_full_data_dir_refuses_writes_clearly_keeps_signed_in_people_and_heals
     let filler = disk.fill();
 
     let edit = server.url(&format!("/api/v2/users/{}", ids[2]));
-    let (status, body) = send(
-        &http,
-        "PATCH",
-        &edit,
-        &admin,
-        json!({"email": "bob@full.example"}),
-    )
-    .await;
+    let edit_bob = || {
+        send(
+            &http,
+            "PATCH",
+            &edit,
+            &admin,
+            json!({"email": "bob@full.example"}),
+        )
+    };
+    let (status, body) = edit_bob().await;
     assert_eq!(status, 507, "{body}");
     crate::support::assert_error(&body, "storage_full");
     let settings = server.url("/api/v2/settings");
@@ -200,14 +202,7 @@ async fn a_full_data_dir_refuses_writes_clearly_keeps_signed_in_people_and_heals
 
     // Space comes back: the same server saves again, without a restart.
     fs::remove_file(filler).unwrap();
-    let (status, body) = send(
-        &http,
-        "PATCH",
-        &edit,
-        &admin,
-        json!({"email": "bob@full.example"}),
-    )
-    .await;
+    let (status, body) = edit_bob().await;
     assert_eq!(status, 200, "{body}\n{}", server.log());
     let (status, bob) = sign_in(&http, &server.url(""), "bob").await.unwrap();
     assert_eq!(status, 200);

@@ -70,6 +70,43 @@ struct Ledger {
 
 type Shared = Arc<Mutex<Ledger>>;
 
+/// What every writer of a storm holds: a client, the server, the admin's cookie, the ledger.
+#[derive(Clone)]
+struct Writer {
+    http: Client,
+    base: String,
+    admin: String,
+    ledger: Shared,
+}
+
+impl Writer {
+    /// Sends one admin request and books its answer: `ack` on `expected`, a refusal on any
+    /// other status. False when the connection failed (the kill): the writer stops.
+    async fn write(
+        &self,
+        (method, path, body): (&str, &str, Value),
+        expected: u16,
+        ack: impl FnOnce(&mut Ledger),
+    ) -> bool {
+        let url = format!("{}{path}", self.base);
+        match send(&self.http, method, &url, &self.admin, body).await {
+            Ok(status) if status == expected => ack(&mut self.ledger.lock().unwrap()),
+            Ok(status) => self.refused(format!("{method} {path}: {status}")),
+            Err(_) => return false,
+        }
+        true
+    }
+
+    fn refused(&self, what: String) {
+        self.ledger.lock().unwrap().refused.push(what);
+    }
+
+    /// Notes a value about to be sent: from now on the store may hold it.
+    fn sending(&self, note: impl FnOnce(&mut Ledger)) {
+        note(&mut self.ledger.lock().unwrap());
+    }
+}
+
 /// One round's writers against the server at `base`, until the connection fails (the kill) or
 /// the step bound.
 fn storm(
@@ -79,114 +116,87 @@ fn storm(
     edited: &[i64],
     ledger: &Shared,
 ) -> Vec<tokio::task::JoinHandle<()>> {
-    let http = Client::builder()
-        .timeout(Duration::from_secs(10))
-        .build()
-        .unwrap();
+    let w = Writer {
+        http: Client::builder()
+            .timeout(Duration::from_secs(10))
+            .build()
+            .unwrap(),
+        base: base.to_string(),
+        admin: admin.to_string(),
+        ledger: ledger.clone(),
+    };
     let mut tasks = Vec::new();
     for name in SIGNERS {
-        let (http, base, ledger) = (http.clone(), base.to_string(), ledger.clone());
+        let w = w.clone();
         tasks.push(tokio::spawn(async move {
             for _ in 0..MAX_STEPS {
-                match sign_in(&http, &base, name).await {
+                match sign_in(&w.http, &w.base, name).await {
                     Ok((200, Some(cookie))) => {
-                        let mut l = ledger.lock().unwrap();
+                        let mut l = w.ledger.lock().unwrap();
                         l.sessions.push(cookie);
                         l.acks[0] += 1;
                     }
-                    Ok((status, _)) => refused(&ledger, format!("sign-in {name}: {status}")),
+                    Ok((status, _)) => w.refused(format!("sign-in {name}: {status}")),
                     Err(_) => return,
                 }
             }
         }));
     }
     for writer in 0..2 {
-        let (http, base, admin, ledger) = (
-            http.clone(),
-            base.to_string(),
-            admin.to_string(),
-            ledger.clone(),
-        );
+        let w = w.clone();
         tasks.push(tokio::spawn(async move {
             for step in 0..MAX_STEPS {
                 let name = format!("r{round}w{writer}n{step}");
                 let email = format!("{name}@example.com");
                 let body = json!({"username": name, "email": email, "group_id": 4});
-                match send(&http, "POST", &format!("{base}/api/v2/users"), &admin, body).await {
-                    Ok(201) => {
-                        let mut l = ledger.lock().unwrap();
-                        l.created.push((name, email));
-                        l.acks[1] += 1;
-                    }
-                    Ok(status) => refused(&ledger, format!("create {name}: {status}")),
-                    Err(_) => return,
+                let made = |l: &mut Ledger| {
+                    l.created.push((name, email));
+                    l.acks[1] += 1;
+                };
+                if !w.write(("POST", "/api/v2/users", body), 201, made).await {
+                    return;
                 }
             }
         }));
     }
     for &id in edited {
-        let (http, base, admin, ledger) = (
-            http.clone(),
-            base.to_string(),
-            admin.to_string(),
-            ledger.clone(),
-        );
+        let w = w.clone();
         tasks.push(tokio::spawn(async move {
+            let path = format!("/api/v2/users/{id}");
             for step in 0..MAX_STEPS {
                 let email = format!("u{id}r{round}n{step}@example.com");
-                ledger
-                    .lock()
-                    .unwrap()
-                    .emails
-                    .get_mut(&id)
-                    .unwrap()
-                    .maybe
-                    .push(email.clone());
-                let url = format!("{base}/api/v2/users/{id}");
-                match send(&http, "PATCH", &url, &admin, json!({ "email": email })).await {
-                    Ok(200) => {
-                        let mut l = ledger.lock().unwrap();
-                        l.emails.get_mut(&id).unwrap().acked = email;
-                        l.acks[2] += 1;
-                    }
-                    Ok(status) => refused(&ledger, format!("edit {id}: {status}")),
-                    Err(_) => return,
+                w.sending(|l| l.emails.get_mut(&id).unwrap().maybe.push(email.clone()));
+                let body = json!({ "email": email });
+                let edited = |l: &mut Ledger| {
+                    l.emails.get_mut(&id).unwrap().acked = email;
+                    l.acks[2] += 1;
+                };
+                if !w.write(("PATCH", &path, body), 200, edited).await {
+                    return;
                 }
             }
         }));
     }
-    let (http, base, admin, ledger) = (http, base.to_string(), admin.to_string(), ledger.clone());
     tasks.push(tokio::spawn(async move {
         for step in 0..MAX_STEPS as i64 {
             // Unique across rounds, so a stale value from an earlier round cannot pass.
             let first = 100 + 500 * round as i64;
             let pair = (first + step, first + 100 + step);
-            ledger.lock().unwrap().settings.maybe.push(pair);
+            w.sending(|l| l.settings.maybe.push(pair));
             let body = json!({ RETENTION: pair.0, IP_LIMIT: pair.1 });
-            match send(
-                &http,
-                "PATCH",
-                &format!("{base}/api/v2/settings"),
-                &admin,
-                body,
-            )
-            .await
+            let saved = |l: &mut Ledger| {
+                l.settings.acked = pair;
+                l.acks[3] += 1;
+            };
+            if !w
+                .write(("PATCH", "/api/v2/settings", body), 200, saved)
+                .await
             {
-                Ok(200) => {
-                    let mut l = ledger.lock().unwrap();
-                    l.settings.acked = pair;
-                    l.acks[3] += 1;
-                }
-                Ok(status) => refused(&ledger, format!("settings: {status}")),
-                Err(_) => return,
+                return;
             }
         }
     }));
     tasks
-}
-
-fn refused(ledger: &Shared, what: String) {
-    ledger.lock().unwrap().refused.push(what);
 }
 
 /// A JSON request as the admin; its status.
