@@ -112,8 +112,8 @@ impl Core {
     /// Opens the data directory, the secret key and the database (running migrations).
     pub async fn open(config: Config) -> Result<Arc<Core>, OpenError> {
         create_data_dir(&config.data_dir)?;
-        if let Some(file) = crate::config::sqlite_file(&config.database_url) {
-            check_writable(file.parent().unwrap_or(std::path::Path::new(".")))?;
+        if let Some(dir) = crate::config::sqlite_dir(&config.database_url) {
+            check_writable(&dir)?;
         }
         let secret_key = match &config.secret_key {
             Some(k) => SecretKey::parse(k.expose_secret())?,
@@ -170,12 +170,9 @@ impl Core {
     /// PostgreSQL database (its URL without the password).
     pub fn storage_location(&self) -> String {
         let url = &self.config.database_url;
-        match crate::config::sqlite_file(url) {
-            Some(file) => file
-                .parent()
-                .unwrap_or(std::path::Path::new("."))
-                .display()
-                .to_string(),
+        match crate::config::sqlite_dir(url) {
+            Some(dir) => dir.display().to_string(),
+            None if url.starts_with("sqlite:") => "the in-memory SQLite database".into(),
             None => format!("PostgreSQL {}", crate::config::redact_url(url)),
         }
     }
