@@ -65,8 +65,9 @@ impl Tmpfs {
     }
 
     /// Remounts read-only; the kernel refuses while a file is open for writing (a closing
-    /// SQLite connection may hold one a moment longer), so it tries for a few seconds.
-    fn remount_read_only(&self) {
+    /// SQLite connection may hold one a moment longer, and needs the runtime to let go of it),
+    /// so it tries for a few seconds, yielding to the runtime meanwhile.
+    async fn remount_read_only(&self) {
         let start = std::time::Instant::now();
         loop {
             let out = Command::new("mount")
@@ -82,7 +83,7 @@ impl Tmpfs {
                 start.elapsed() < std::time::Duration::from_secs(5),
                 "remount read-only: {why}"
             );
-            std::thread::sleep(std::time::Duration::from_millis(50));
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
         }
     }
 }
@@ -220,7 +221,7 @@ async fn serve_on_a_full_or_read_only_data_dir_says_so_and_names_it() {
         let url = usher::config::sqlite_url(&data.join("usher.db"));
         seed_users(Config::for_data_dir(&data), &[("root", 0)]).await;
         let cause = if read_only {
-            disk.remount_read_only();
+            disk.remount_read_only().await;
             "read-only"
         } else {
             disk.fill();
