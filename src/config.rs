@@ -219,6 +219,27 @@ pub fn sqlite_url(path: &Path) -> String {
     format!("sqlite://{}?mode=rwc", path.display())
 }
 
+/// The file of a SQLite database URL (`sqlite://PATH?…` or `sqlite:PATH`); `None` for PostgreSQL.
+pub fn sqlite_file(url: &str) -> Option<PathBuf> {
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or(url.strip_prefix("sqlite:"))?;
+    Some(PathBuf::from(rest.split('?').next().unwrap_or_default()))
+}
+
+/// The directory that holds a SQLite database file (`.` for a bare file name); `None` for
+/// PostgreSQL and for an in-memory database.
+pub fn sqlite_dir(url: &str) -> Option<PathBuf> {
+    let file = sqlite_file(url)?;
+    if file.as_os_str() == ":memory:" || url.contains("mode=memory") {
+        return None;
+    }
+    Some(match file.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir.to_path_buf(),
+        _ => PathBuf::from("."),
+    })
+}
+
 /// Checks a database URL given in `src` (a flag, a variable, a file), adding `mode=rwc` to a
 /// SQLite URL so the file is created when missing.
 pub fn validate_database_url(url: &str, src: &str) -> Result<String, ConfigError> {
@@ -527,5 +548,17 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(e.contains("secret_key_file") && !e.contains("cdcd"), "{e}");
+    }
+
+    #[test]
+    fn the_directory_of_a_sqlite_database() {
+        let dir = |url: &str| sqlite_dir(url).map(|d| d.display().to_string());
+        assert_eq!(
+            dir("sqlite:///var/lib/usher/usher.db?mode=rwc").as_deref(),
+            Some("/var/lib/usher")
+        );
+        assert_eq!(dir("sqlite:usher.db").as_deref(), Some("."));
+        assert_eq!(dir("sqlite::memory:"), None);
+        assert_eq!(dir("postgres://usher@db/usher"), None);
     }
 }

@@ -88,6 +88,11 @@ pub struct SettingsSaved {
 pub enum OpenError {
     #[error("cannot create the data directory {path}: {reason}")]
     DataDir { path: String, reason: String },
+    #[error(
+        "data dir full / read-only: {path} is {cause}. Usher keeps its database there and must \
+         be able to write it: free some space or mount it read-write, then start again"
+    )]
+    DataDirUnwritable { path: String, cause: String },
     #[error("cannot open the database {url}: {reason}")]
     Database { url: String, reason: String },
     #[error(transparent)]
@@ -107,6 +112,9 @@ impl Core {
     /// Opens the data directory, the secret key and the database (running migrations).
     pub async fn open(config: Config) -> Result<Arc<Core>, OpenError> {
         create_data_dir(&config.data_dir)?;
+        if let Some(dir) = crate::config::sqlite_dir(&config.database_url) {
+            check_writable(&dir)?;
+        }
         let secret_key = match &config.secret_key {
             Some(k) => SecretKey::parse(k.expose_secret())?,
             None => SecretKey::load_or_create(&config.data_dir.join("secret.key"))?,
@@ -156,6 +164,17 @@ impl Core {
             feed_behind: AtomicBool::new(false),
             metrics: crate::metrics::Metrics::new(),
         }))
+    }
+
+    /// Where the store keeps its data, for messages: the SQLite file's directory, or the
+    /// PostgreSQL database (its URL without the password).
+    pub fn storage_location(&self) -> String {
+        let url = &self.config.database_url;
+        match crate::config::sqlite_dir(url) {
+            Some(dir) => dir.display().to_string(),
+            None if url.starts_with("sqlite:") => "the in-memory SQLite database".into(),
+            None => format!("PostgreSQL {}", crate::config::redact_url(url)),
+        }
     }
 
     /// True while the change feed has not caught up with the store (see `feed_behind`).
@@ -268,9 +287,11 @@ impl Core {
         let mut follower = Follower::after(self.store.latest_change_id().await?);
         let wake = Arc::new(tokio::sync::Notify::new());
         if self.store.backend() == Backend::Postgres {
+            let core = self.clone();
             tokio::spawn(crate::feed::listen(
                 self.config.database_url.clone(),
                 wake.clone(),
+                move || core.store_went_away(),
             ));
         }
         let core = self.clone();
@@ -375,6 +396,29 @@ impl Core {
         }
         Ok(())
     }
+}
+
+/// Refuses a directory that cannot take a write (full disk, read-only mount) with one message
+/// naming it, rather than a SQLite error at the first sign-in. Writes and removes a small file.
+fn check_writable(dir: &std::path::Path) -> Result<(), OpenError> {
+    use std::io::{ErrorKind, Write};
+    let probe = dir.join(".usher-write-check");
+    let written = std::fs::File::create(&probe).and_then(|mut f| {
+        f.write_all(&[0u8; 8192])?;
+        f.sync_all()
+    });
+    let _ = std::fs::remove_file(&probe);
+    written.map_err(|e| OpenError::DataDirUnwritable {
+        path: dir.display().to_string(),
+        cause: match e.kind() {
+            ErrorKind::StorageFull | ErrorKind::QuotaExceeded => {
+                "full (no space left on the device)".into()
+            }
+            ErrorKind::ReadOnlyFilesystem => "read-only (on a read-only file system)".into(),
+            ErrorKind::PermissionDenied => "read-only for this user (permission denied)".into(),
+            _ => format!("not writable ({e})"),
+        },
+    })
 }
 
 fn create_data_dir(dir: &std::path::Path) -> Result<(), OpenError> {

@@ -65,7 +65,9 @@ impl Follower {
 
 /// Listens for the feed's PostgreSQL notifications and wakes the follower on each; reconnects
 /// after a lost connection, saying in the log that the poll carries the changes meanwhile.
-pub async fn listen(url: String, wake: Arc<Notify>) {
+/// `lost` runs when the connection goes: notifications sent meanwhile are lost, so the instance
+/// counts as behind until the follower has read the feed again (`/healthz` says so).
+pub async fn listen(url: String, wake: Arc<Notify>, lost: impl Fn() + Send + 'static) {
     let mut backoff = Duration::from_secs(1);
     loop {
         match ChangeListener::connect(&url).await {
@@ -79,10 +81,13 @@ pub async fn listen(url: String, wake: Arc<Notify>) {
                         Ok(true) => wake.notify_one(),
                         Ok(false) => {
                             tracing::warn!("change feed: notification connection lost; polling until it is back");
+                            lost();
                             wake.notify_one();
                         }
                         Err(e) => {
                             tracing::warn!(error = %e, "change feed: notifications failed; polling until they are back");
+                            lost();
+                            wake.notify_one();
                             break;
                         }
                     }

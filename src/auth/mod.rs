@@ -20,7 +20,7 @@ use crate::audit::AuditEvent;
 use crate::core::Core;
 use crate::domain::session::{hash_hex, TokenHash};
 use crate::domain::{now, SessionMethod, SessionToken, SessionView, User};
-use crate::store::{Actor, NewSession, StoreError};
+use crate::store::{Actor, NewSession, StorageProblem, StoreError};
 use password::Verified;
 use throttle::ThrottleKey;
 
@@ -76,6 +76,12 @@ pub enum AuthError {
     /// The database does not answer (503): nothing that needs it can be vouched for.
     #[error("the store (database) is unavailable; try again shortly")]
     StoreDown,
+    /// The store answers but its disk is full (507): nothing can be saved until space is freed.
+    #[error("nothing can be saved: the disk that holds Usher's data is full; people already signed in keep their access")]
+    StorageFull,
+    /// The store answers but is read-only (503): nothing can be saved until it is writable.
+    #[error("nothing can be saved: Usher's data is on a read-only disk; people already signed in keep their access")]
+    StorageReadOnly,
     /// The password was right and the account has two-factor on: send it again with `code`.
     #[error("enter the 6-digit code from your authenticator app, or a recovery code")]
     TwoFactorRequired,
@@ -108,6 +114,8 @@ impl AuthError {
             AuthError::PinExpired => "pin_expired",
             AuthError::PinUsed => "pin_used",
             AuthError::StoreDown => "store_unavailable",
+            AuthError::StorageFull => "storage_full",
+            AuthError::StorageReadOnly => "storage_read_only",
             AuthError::TwoFactorRequired => "two_factor_required",
             AuthError::WrongTwoFactorCode => "wrong_two_factor_code",
         }
@@ -121,6 +129,11 @@ impl From<StoreError> for AuthError {
             StoreError::NotFound => AuthError::NotFound,
             StoreError::NameTaken { name, retired } => {
                 AuthError::FieldConflict(name_taken(&name, retired))
+            }
+            // Logged with the data dir by the HTTP layer, which knows it (http/error.rs).
+            e if e.storage_problem() == Some(StorageProblem::Full) => AuthError::StorageFull,
+            e if e.storage_problem() == Some(StorageProblem::ReadOnly) => {
+                AuthError::StorageReadOnly
             }
             e if e.is_unavailable() => {
                 tracing::error!(error = %e, "store unavailable");

@@ -56,14 +56,11 @@ pub async fn db_command(config: &Config, action: &DbAction) -> anyhow::Result<()
 /// The store the server uses; a SQLite file that is not there is an error, not a new install.
 async fn open_source(config: &Config) -> anyhow::Result<Store> {
     let url = &config.database_url;
-    if let Some(rest) = url
-        .strip_prefix("sqlite://")
-        .or(url.strip_prefix("sqlite:"))
-    {
-        let path = rest.split('?').next().unwrap_or_default();
-        if !Path::new(path).exists() {
+    if let Some(path) = usher::config::sqlite_file(url) {
+        if !path.exists() {
             bail!(
-                "no Usher database at {path}: give the --data-dir or --database-url the server uses"
+                "no Usher database at {}: give the --data-dir or --database-url the server uses",
+                path.display()
             );
         }
     }

@@ -65,6 +65,8 @@ impl From<AuthError> for ApiError {
             AuthError::PlexNotConfigured(_) | AuthError::StoreDown => {
                 StatusCode::SERVICE_UNAVAILABLE
             }
+            AuthError::StorageFull => StatusCode::INSUFFICIENT_STORAGE,
+            AuthError::StorageReadOnly => StatusCode::SERVICE_UNAVAILABLE,
             AuthError::PlexAdminTokenInvalid => StatusCode::BAD_GATEWAY,
             AuthError::PinNotFound => StatusCode::NOT_FOUND,
             AuthError::PinExpired | AuthError::PinUsed => StatusCode::GONE,
@@ -161,8 +163,30 @@ impl From<PathRejection> for ApiError {
     }
 }
 
+/// Marks an answer refused because the store cannot write (full or read-only), so that
+/// [`log_storage_trouble`] can name the data dir: the error itself does not know where it is.
+#[derive(Debug, Clone, Copy)]
+pub struct StorageTrouble(&'static str);
+
+/// Logs "data dir full / read-only: PATH" for every answer marked [`StorageTrouble`].
+pub async fn log_storage_trouble(
+    axum::extract::State(core): axum::extract::State<std::sync::Arc<crate::core::Core>>,
+    resp: Response,
+) -> Response {
+    if let Some(StorageTrouble(code)) = resp.extensions().get::<StorageTrouble>() {
+        tracing::error!(
+            code,
+            "data dir full / read-only: {}: nothing can be saved until it is writable again",
+            core.storage_location()
+        );
+    }
+    resp
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
+        let trouble = matches!(self.code, "storage_full" | "storage_read_only")
+            .then_some(StorageTrouble(self.code));
         let mut body = json!({ "error": { "code": self.code, "message": self.message } });
         if let Some(fields) = self.fields {
             body["error"]["fields"] = json!(fields);
@@ -171,6 +195,9 @@ impl IntoResponse for ApiError {
         if let Some(s) = self.retry_after {
             resp.headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from(s));
+        }
+        if let Some(t) = trouble {
+            resp.extensions_mut().insert(t);
         }
         resp
     }

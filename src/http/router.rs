@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use axum::extract::{ConnectInfo, DefaultBodyLimit, Request, State};
 use axum::http::{header, HeaderName, HeaderValue, StatusCode};
-use axum::middleware::from_fn_with_state;
+use axum::middleware::{from_fn_with_state, map_response_with_state};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, delete, get, patch, post};
 use axum::Router;
@@ -147,6 +147,10 @@ pub fn router(core: Arc<Core>) -> Router {
         .merge(pages)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(from_fn_with_state(core.clone(), super::csrf::protect))
+        .layer(map_response_with_state(
+            core.clone(),
+            super::error::log_storage_trouble,
+        ))
         .layer(SetResponseHeaderLayer::if_not_present(
             header::X_CONTENT_TYPE_OPTIONS,
             HeaderValue::from_static("nosniff"),

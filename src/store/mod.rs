@@ -20,7 +20,7 @@ mod users;
 use std::time::Duration;
 
 use sqlx::any::AnyPoolOptions;
-use sqlx::{AnyPool, Executor, Row};
+use sqlx::{AnyPool, Connection, Executor, Row};
 
 use audit_log::{audit, before_after, masked_url};
 pub use audit_log::{AuditEntry, AuditPage, AuditQuery};
@@ -88,6 +88,29 @@ impl StoreError {
         }
     }
 
+    /// The store answered but cannot write: its disk is full or it is read-only. SQLite gives
+    /// its (extended) result code as a number, PostgreSQL a five-character SQLSTATE.
+    pub fn storage_problem(&self) -> Option<StorageProblem> {
+        let StoreError::Database(sqlx::Error::Database(db)) = self else {
+            return None;
+        };
+        let code = db.code()?;
+        if code.len() == 5 {
+            // 53100 disk_full; 25006 read_only_sql_transaction (a standby, or a read-only default).
+            return match code.as_ref() {
+                "53100" => Some(StorageProblem::Full),
+                "25006" => Some(StorageProblem::ReadOnly),
+                _ => None,
+            };
+        }
+        // The primary SQLite code is the low byte: SQLITE_FULL 13, SQLITE_READONLY 8.
+        match code.parse::<i32>().ok()? & 0xff {
+            13 => Some(StorageProblem::Full),
+            8 => Some(StorageProblem::ReadOnly),
+            _ => None,
+        }
+    }
+
     /// Maps unique-constraint violations to [`StoreError::Conflict`] naming the field.
     fn from_write(e: sqlx::Error) -> StoreError {
         if let sqlx::Error::Database(db) = &e {
@@ -112,6 +135,15 @@ impl StoreError {
         }
         StoreError::Database(e)
     }
+}
+
+/// Why a store that answers cannot save anything.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StorageProblem {
+    /// No space left on the device that holds the database.
+    Full,
+    /// The database (or the file system it is on) is read-only.
+    ReadOnly,
 }
 
 /// Who made a change, for the audit log.
@@ -172,6 +204,15 @@ impl Store {
                     conn.execute("PRAGMA foreign_keys = ON").await?;
                     conn.execute("PRAGMA busy_timeout = 5000").await?;
                     Ok(())
+                })
+            });
+            opts = opts.after_release(|conn, _| {
+                Box::pin(async move {
+                    // A COMMIT that failed (disk full) leaves sqlx counting a transaction SQLite
+                    // has already rolled back, and every later BEGIN on that connection fails:
+                    // close it instead of reusing it. The ping waits for the queued rollback.
+                    conn.ping().await?;
+                    Ok(!conn.is_in_transaction())
                 })
             });
         }

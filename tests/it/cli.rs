@@ -33,7 +33,7 @@ const LIVE: Duration = Duration::from_secs(5);
 const PASSWORD: &str = "correct horse battery";
 
 /// A child process that never outlives the test: killed and reaped on drop.
-struct Proc(Child);
+pub(crate) struct Proc(pub(crate) Child);
 
 impl Drop for Proc {
     fn drop(&mut self) {
@@ -43,7 +43,7 @@ impl Drop for Proc {
 }
 
 /// `usher ARGS…` with an empty environment apart from PATH.
-fn usher(args: &[&str]) -> Command {
+pub(crate) fn usher(args: &[&str]) -> Command {
     let mut cmd = Command::new(BIN);
     cmd.args(args)
         .env_clear()
@@ -54,10 +54,10 @@ fn usher(args: &[&str]) -> Command {
 
 /// What a finished command showed.
 #[derive(Debug)]
-struct Run {
-    success: bool,
-    stdout: String,
-    stderr: String,
+pub(crate) struct Run {
+    pub(crate) success: bool,
+    pub(crate) stdout: String,
+    pub(crate) stderr: String,
 }
 
 fn read_all(mut f: File) -> String {
@@ -68,7 +68,7 @@ fn read_all(mut f: File) -> String {
 }
 
 /// Runs a command to completion (bounded), feeding `stdin` when given.
-fn run_with(mut cmd: Command, stdin: Option<&str>) -> Run {
+pub(crate) fn run_with(mut cmd: Command, stdin: Option<&str>) -> Run {
     let (out, err) = (tempfile::tempfile().unwrap(), tempfile::tempfile().unwrap());
     cmd.stdout(out.try_clone().unwrap())
         .stderr(err.try_clone().unwrap());
@@ -107,7 +107,7 @@ fn ok(args: &[&str], stdin: Option<&str>) -> String {
 }
 
 /// Runs and expects failure with a message containing every needle.
-fn fails(cmd: Command, stdin: Option<&str>, needles: &[&str]) -> String {
+pub(crate) fn fails(cmd: Command, stdin: Option<&str>, needles: &[&str]) -> String {
     let shown = format!("{cmd:?}");
     let r = run_with(cmd, stdin);
     assert!(!r.success, "{shown} should fail: {r:?}");
@@ -136,16 +136,16 @@ fn after(text: &str, marker: &str, keep: impl Fn(char) -> bool) -> Option<String
 }
 
 /// A running `usher serve`, its stderr going to a file.
-struct Server {
-    proc: Proc,
-    addr: SocketAddr,
+pub(crate) struct Server {
+    pub(crate) proc: Proc,
+    pub(crate) addr: SocketAddr,
     log: PathBuf,
     _logs: tempfile::TempDir,
 }
 
 impl Server {
     /// Starts `cmd` and waits (bounded) until it logs its address and answers /healthz there.
-    async fn start(mut cmd: Command) -> Server {
+    pub(crate) async fn start(mut cmd: Command) -> Server {
         let logs = tempfile::tempdir().unwrap();
         let log = logs.path().join("stderr.log");
         cmd.stderr(File::create(&log).unwrap())
@@ -183,16 +183,16 @@ impl Server {
         }
     }
 
-    fn url(&self, path: &str) -> String {
+    pub(crate) fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.addr)
     }
 
-    fn log(&self) -> String {
+    pub(crate) fn log(&self) -> String {
         read(&self.log)
     }
 
     /// Sends SIGTERM and returns whether it exited 0 (bounded wait).
-    async fn terminate(&mut self) -> bool {
+    pub(crate) async fn terminate(&mut self) -> bool {
         let pid = self.proc.0.id().to_string();
         let sent = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
         assert!(sent.success());
@@ -212,7 +212,7 @@ fn read(path: &Path) -> String {
 }
 
 /// `usher serve --data-dir DIR --listen ADDR EXTRA…`.
-fn serve(dir: &Path, listen: &str, extra: &[&str]) -> Command {
+pub(crate) fn serve(dir: &Path, listen: &str, extra: &[&str]) -> Command {
     let mut args = vec![
         "serve",
         "--data-dir",

@@ -2,9 +2,11 @@
 //! makes any other key refuse to start, with a message that says how to fix it), and a change
 //! made on one reaches the others' caches by PostgreSQL notification, not by waiting for a poll.
 
+mod outage;
+
 use std::time::{Duration, Instant};
 
-use reqwest::header::{COOKIE, SET_COOKIE};
+use reqwest::header::COOKIE;
 use secrecy::SecretString;
 use usher::Config;
 
@@ -60,26 +62,19 @@ fn key_of(app: &TestApp) -> SecretString {
 }
 
 /// The session cookie a sign-in answer sets, as `name=value`.
-fn session_cookie(r: &reqwest::Response) -> String {
-    r.headers()
-        .get_all(SET_COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find(|v| v.starts_with("usher_session="))
-        .and_then(|v| v.split(';').next())
-        .expect("session cookie")
-        .to_string()
+pub(crate) fn session_cookie(r: &reqwest::Response) -> String {
+    crate::crash::session_cookie(r).expect("session cookie")
 }
 
 /// Signs alice in on `app`; returns her session cookie as `name=value`.
-async fn sign_in(app: &TestApp) -> String {
+pub(crate) async fn sign_in(app: &TestApp) -> String {
     let r = app.login(&app.client(), "alice", PASSWORD).await;
     assert_eq!(r.status(), 200);
     session_cookie(&r)
 }
 
 /// Signs the session of `cookie` out through `app`.
-async fn sign_out(app: &TestApp, cookie: &str) {
+pub(crate) async fn sign_out(app: &TestApp, cookie: &str) {
     let r = reqwest::Client::new()
         .post(app.url("/api/v2/logout"))
         .header(COOKIE, cookie)
@@ -90,7 +85,7 @@ async fn sign_out(app: &TestApp, cookie: &str) {
 }
 
 /// Proxy-auth status of a request carrying `cookie`.
-async fn proxy_auth(app: &TestApp, cookie: &str) -> u16 {
+pub(crate) async fn proxy_auth(app: &TestApp, cookie: &str) -> u16 {
     reqwest::Client::new()
         .get(app.url("/api/v2/auth/4"))
         .header(COOKIE, cookie)
@@ -154,7 +149,9 @@ async fn a_sign_out_on_one_instance_reaches_the_other_by_notification() {
 /// it is for), the second with the first's key. With `cuttable`, the first reaches the database
 /// through a relay the test can cut; the second always directly (it stands for the rest of the
 /// cluster, which still reaches the database).
-async fn two_instances(cuttable: bool) -> (PgDatabase, Option<TcpCut>, TestApp, TestApp) {
+pub(crate) async fn two_instances(
+    cuttable: bool,
+) -> (PgDatabase, Option<TcpCut>, TestApp, TestApp) {
     let pg = PgDatabase::create().await;
     let (relay, first_url) = if cuttable {
         let (relay, through) = TcpCut::in_front_of(&pg.url).await;
@@ -234,7 +231,7 @@ async fn failed_sign_ins_count_against_one_budget_on_every_instance() {
 }
 
 /// `GET /healthz`: status and body.
-async fn health(app: &TestApp) -> (u16, serde_json::Value) {
+pub(crate) async fn health(app: &TestApp) -> (u16, serde_json::Value) {
     let r = reqwest::get(app.url("/healthz")).await.unwrap();
     let status = r.status().as_u16();
     (status, r.json().await.unwrap_or_default())
@@ -310,20 +307,29 @@ async fn a_postgres_outage_keeps_cached_sessions_refuses_what_it_cannot_vouch_fo
 
 const TWO_INSTANCES_NGINX: &str = include_str!("../../docs/examples/nginx-two-instances.conf");
 
+/// nginx with docs/examples/nginx-two-instances.conf: both instances in its `upstream`, and
+/// `/app/` (the `echo` app) behind the proxy check.
+pub(crate) async fn nginx_in_front(
+    first: std::net::SocketAddr,
+    second: std::net::SocketAddr,
+    echo: std::net::SocketAddr,
+) -> crate::support::nginx::Nginx {
+    let conf = TWO_INSTANCES_NGINX
+        .replace("127.0.0.1:8420", &first.to_string())
+        .replace("127.0.0.1:8421", &second.to_string())
+        .replace("127.0.0.1:9000", &echo.to_string())
+        .replace("listen 127.0.0.1:8080", "listen 127.0.0.1:{{PORT}}");
+    crate::support::nginx::Nginx::start(&conf).await
+}
+
 #[tokio::test]
 async fn behind_nginx_an_instance_without_its_database_hands_the_check_to_the_other() {
     use crate::support::echo::spawn_echo;
-    use crate::support::nginx::Nginx;
 
     let (_pg, relay, first, second) = two_instances(true).await;
     let relay = relay.expect("a relay");
     let (echo, _echo_task) = spawn_echo().await;
-    let conf = TWO_INSTANCES_NGINX
-        .replace("127.0.0.1:8420", &first.addr.to_string())
-        .replace("127.0.0.1:8421", &second.addr.to_string())
-        .replace("127.0.0.1:9000", &echo.to_string())
-        .replace("listen 127.0.0.1:8080", "listen 127.0.0.1:{{PORT}}");
-    let nginx = Nginx::start(&conf).await;
+    let nginx = nginx_in_front(first.addr, second.addr, echo).await;
     first.add_user("alice", 4).await;
     first.add_user("bob", 4).await;
     let app = |cookie: String| {

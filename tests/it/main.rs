@@ -11,6 +11,7 @@ mod api_tabs;
 mod audit;
 mod authz;
 mod cli;
+mod crash;
 mod csrf;
 mod docs;
 mod e2e_browser;
