@@ -7,6 +7,8 @@ pub mod csrf;
 pub mod error;
 pub mod extract;
 pub mod metrics;
+pub mod oidc;
+mod oidc_logout;
 pub mod proxy_auth;
 pub mod redirect;
 pub mod router;

@@ -35,6 +35,30 @@ pub fn router(core: Arc<Core>) -> Router {
         // No layers either: refused, it answers exactly like an address Usher does not have.
         .route("/metrics", any(super::metrics::metrics));
 
+    // The OpenID Connect endpoints apps call server to server (or from a browser app, as a
+    // public client): not cross-site protected (clients authenticate themselves), never cached.
+    let oidc_api = Router::new()
+        .route(
+            "/.well-known/openid-configuration",
+            get(super::oidc::discovery),
+        )
+        .route("/oidc/jwks", get(super::oidc::jwks))
+        .route("/oidc/token", post(super::oidc::token))
+        .route(
+            "/oidc/userinfo",
+            get(super::oidc::userinfo).post(super::oidc::userinfo),
+        )
+        .route("/oidc/revoke", post(super::oidc::revoke))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("no-store"),
+        ))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ))
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES));
+
     let api = Router::new()
         .route("/api/v2/login", post(account::login))
         .route("/api/v2/logout", post(account::logout).get(account::logout))
@@ -134,6 +158,8 @@ pub fn router(core: Arc<Core>) -> Router {
         .route("/assets/plex-login.js", get(views::plex_login_script))
         .route("/assets/sso.js", get(views::sso::script))
         .route("/sso/handoff", get(views::sso::handoff))
+        .route("/oidc/authorize", get(super::oidc::authorize))
+        .route("/oidc/logout", get(super::oidc::logout))
         .layer(SetResponseHeaderLayer::if_not_present(
             header::CONTENT_SECURITY_POLICY,
             HeaderValue::from_static(views::CSP_BASE),
@@ -157,7 +183,11 @@ pub fn router(core: Arc<Core>) -> Router {
         ))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES));
 
-    proxy.merge(hardened).fallback(fallback).with_state(core)
+    proxy
+        .merge(oidc_api)
+        .merge(hardened)
+        .fallback(fallback)
+        .with_state(core)
 }
 
 async fn method_not_allowed() -> Response {

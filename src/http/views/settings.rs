@@ -105,6 +105,14 @@ pub const SECTIONS: &[Section] = &[
         test_app: Some("jellyfin"),
         intro: "Jellyfin accounts must have the same user name and password as in Usher. Jellyfin must be served from Usher's own host (a subdirectory such as /jellyfin/), because it reads the sign-in from the browser's storage for that origin.",
     },
+    Section {
+        slug: "sso/openid-connect",
+        group: "Single Sign-On",
+        title: "OpenID Connect",
+        section: crate::settings::OIDC_SECTION,
+        test_app: None,
+        intro: "Usher is an OpenID Connect provider: apps that sign people in with OIDC (Grafana, Immich, Nextcloud, Portainer, Audiobookshelf, oauth2-proxy, …) use the same Usher sign-in. Register each app as a client with `usher oidc client add` (see docs/oidc.md); the provider answers only when public_url is set.",
+    },
 ];
 
 /// The name a setting has on the page (the key is shown beside it, for the CLI and API).
@@ -122,6 +130,9 @@ pub fn label(key: &str) -> String {
         "login.max_failures_per_ip" => "Failed sign-ins per address before a pause",
         "login.throttle_seconds" => "Pause after too many failures (seconds)",
         "proxy.rules" => "Proxy rules",
+        "oidc.access_token_seconds" => "Access token lifetime (seconds)",
+        "oidc.id_token_seconds" => "ID token lifetime (seconds)",
+        "oidc.refresh_token_days" => "Refresh token lifetime (days)",
         "auth_type" => "Authentication type",
         "auth_backend" => "Authentication backend",
         "plex.token" => "Plex token",
