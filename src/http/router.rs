@@ -12,7 +12,7 @@ use axum::routing::{any, delete, get, patch, post};
 use axum::Router;
 use tower_http::set_header::SetResponseHeaderLayer;
 
-use super::api::{account, admin, groups, plex, plex_admin, settings, sso, tabs, two_factor};
+use super::api::{account, admin, groups, oidc, plex, plex_admin, settings, sso, tabs, two_factor};
 use super::error::ApiError;
 use super::proxy_auth::proxy_auth;
 use super::views;
@@ -125,6 +125,17 @@ pub fn router(core: Arc<Core>) -> Router {
         )
         .route("/api/v2/plex/servers", get(plex_admin::list_servers))
         .route("/api/v2/plex/validate", get(plex_admin::validate))
+        .route(
+            "/api/v2/oidc/clients",
+            get(oidc::list_clients).post(oidc::create_client),
+        )
+        .route(
+            "/api/v2/oidc/clients/{id}",
+            get(oidc::get_client)
+                .patch(oidc::edit_client)
+                .delete(oidc::delete_client),
+        )
+        .route("/api/v2/oidc/clients/{id}/secret", post(oidc::new_secret))
         .route("/api/v2/sso/launch", get(sso::launch))
         .route("/api/v2/sso/refresh", post(sso::refresh))
         .route("/api/v2/sso/debug", get(sso::debug))

@@ -266,6 +266,14 @@ impl Store {
             .bind(until)
             .execute(&mut *tx)
             .await?;
+            if until <= t {
+                // Dropping the previous key at once drops every older one too: only the new
+                // key is published.
+                sqlx::query("UPDATE oidc_keys SET publish_until = $1 WHERE retired_at IS NOT NULL")
+                    .bind(until)
+                    .execute(&mut *tx)
+                    .await?;
+            }
             let detail = serde_json::json!({"kid": kid, "previous_published_until": until});
             audit(&mut tx, actor, "oidc.key_rotate", None, Some(detail)).await?;
         }

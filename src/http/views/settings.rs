@@ -386,6 +386,36 @@ struct SettingsPage {
     all_locked: bool,
     /// The viewer may use the SSO Test button (the Admin: it sends the stored secrets).
     may_test: bool,
+    /// The OpenID Connect page's list of clients.
+    oidc: Option<OidcPanel>,
+}
+
+/// The registered OpenID Connect clients and the addresses apps are configured with.
+struct OidcPanel {
+    issuer: Option<String>,
+    discovery: Option<String>,
+    clients: Vec<crate::store::OidcClient>,
+    /// Only the Admin registers clients (`FullAdmin` on the API).
+    may_edit: bool,
+}
+
+async fn oidc_panel(core: &Core, settings: &Settings, viewer: GroupId) -> Option<OidcPanel> {
+    let issuer = crate::http::oidc::issuer(settings);
+    let clients = match core.store.oidc_clients().await {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::error!(error = %e, "listing OpenID Connect clients failed");
+            Vec::new()
+        }
+    };
+    Some(OidcPanel {
+        discovery: issuer
+            .as_ref()
+            .map(|i| format!("{i}/.well-known/openid-configuration")),
+        issuer,
+        clients,
+        may_edit: viewer == ADMIN,
+    })
 }
 
 /// `GET /settings`: the first section.
@@ -426,6 +456,10 @@ pub async fn settings_page(
         .collect();
     let viewer = me.view.group_id;
     let fields = fields(&settings, section.section, viewer);
+    let oidc = match section.section == crate::settings::OIDC_SECTION {
+        true => oidc_panel(&core, &settings, viewer).await,
+        false => None,
+    };
     page(
         StatusCode::OK,
         SettingsPage {
@@ -436,6 +470,7 @@ pub async fn settings_page(
             all_locked: fields.iter().all(|f| f.locked),
             may_test: viewer == ADMIN,
             fields,
+            oidc,
         },
     )
 }
