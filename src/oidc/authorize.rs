@@ -127,8 +127,9 @@ pub fn sign_in_needed(
     let Some(auth_time) = auth_time else {
         return Some(false);
     };
-    if params.usher_fresh.is_some_and(|t| auth_time >= t) {
-        return None;
+    // Back from the sign-in Usher asked for: only a session begun since then will do.
+    if let Some(t) = params.usher_fresh {
+        return (auth_time < t).then_some(true);
     }
     let too_old = checked.max_age.is_some_and(|m| now - auth_time > m);
     (checked.prompt_login || too_old).then_some(true)
