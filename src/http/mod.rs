@@ -8,6 +8,7 @@ pub mod error;
 pub mod extract;
 pub mod metrics;
 pub mod oidc;
+mod oidc_client_auth;
 mod oidc_logout;
 pub mod proxy_auth;
 pub mod redirect;

@@ -11,18 +11,15 @@ use std::sync::Arc;
 use axum::extract::{Query, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::Form;
-use base64::engine::general_purpose::STANDARD as B64;
-use base64::Engine;
 use serde_json::{json, Value};
 
 use super::extract::{client_of, session_of};
+use super::oidc_client_auth::ClientRequest;
 use super::views::{layout, message};
 use crate::core::Core;
 use crate::domain::now;
 use crate::domain::session::hash_hex;
 use crate::oidc::authorize::{self, AuthorizeParams};
-use crate::oidc::clients::{self, Credentials};
 use crate::oidc::tokens::{CodeRequest, Provider};
 use crate::oidc::OidcError;
 use crate::settings::Settings;
@@ -46,7 +43,7 @@ fn provider<'a>(core: &'a Core, settings: &Settings, issuer: &'a str) -> Provide
     }
 }
 
-fn not_configured() -> Response {
+pub(super) fn not_configured() -> Response {
     json_error(
         StatusCode::NOT_FOUND,
         "not_configured",
@@ -65,7 +62,7 @@ fn json_error(status: StatusCode, code: &str, description: &str) -> Response {
     r
 }
 
-fn oauth_error(e: &OidcError) -> Response {
+pub(super) fn oauth_error(e: &OidcError) -> Response {
     let status = match e {
         OidcError::InvalidClient | OidcError::InvalidToken => StatusCode::UNAUTHORIZED,
         OidcError::Store(s) if s.is_unavailable() => StatusCode::SERVICE_UNAVAILABLE,
@@ -109,8 +106,10 @@ pub async fn discovery(State(core): State<Arc<Core>>) -> Response {
         "authorization_response_iss_parameter_supported": true,
     });
     let mut r = axum::Json(doc).into_response();
-    r.headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("max-age=300"));
+    r.headers_mut().insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("max-age=300"),
+    );
     r
 }
 
@@ -123,8 +122,14 @@ pub async fn jwks(State(core): State<Arc<Core>>) -> Response {
         Ok(ring) => {
             let mut r = ring.jwks.clone().into_response();
             let h = r.headers_mut();
-            h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
-            h.insert(header::CACHE_CONTROL, HeaderValue::from_static("max-age=60"));
+            h.insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            );
+            h.insert(
+                header::CACHE_CONTROL,
+                HeaderValue::from_static("max-age=60"),
+            );
             r
         }
         Err(e) => oauth_error(&e),
@@ -161,7 +166,10 @@ fn error_back(redirect_uri: &str, e: &OidcError, state: Option<&str>, iss: &str)
         tracing::error!(error = %e, "authorization request failed");
     }
     let description = e.description();
-    let mut pairs = vec![("error", e.code()), ("error_description", description.as_str())];
+    let mut pairs = vec![
+        ("error", e.code()),
+        ("error_description", description.as_str()),
+    ];
     if let Some(s) = state {
         pairs.push(("state", s));
     }
@@ -179,22 +187,32 @@ pub async fn authorize(State(core): State<Arc<Core>>, req: Request) -> Response 
         );
     };
     let Ok(Query(params)) = Query::<AuthorizeParams>::try_from_uri(req.uri()) else {
-        return refusal_page(StatusCode::BAD_REQUEST, "The sign-in request could not be read.");
+        return refusal_page(
+            StatusCode::BAD_REQUEST,
+            "The sign-in request could not be read.",
+        );
     };
     let client = match params.client_id.as_deref() {
         Some(id) => match core.store.oidc_client(id).await {
             Ok(c) => c,
             Err(e) => {
                 tracing::error!(error = %e, "client lookup failed");
-                return refusal_page(StatusCode::SERVICE_UNAVAILABLE, "Usher cannot answer right now; try again shortly.");
+                return refusal_page(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "Usher cannot answer right now; try again shortly.",
+                );
             }
         },
         None => None,
     };
     let Some(client) = client else {
-        return refusal_page(StatusCode::BAD_REQUEST, "The app that sent you here is not registered with Usher (unknown client_id).");
+        return refusal_page(
+            StatusCode::BAD_REQUEST,
+            "The app that sent you here is not registered with Usher (unknown client_id).",
+        );
     };
-    let Some(redirect_uri) = authorize::redirect_target(&client, &params).map(str::to_string) else {
+    let Some(redirect_uri) = authorize::redirect_target(&client, &params).map(str::to_string)
+    else {
         tracing::info!(client = %client.id, "authorization request with an unregistered redirect URI");
         return refusal_page(StatusCode::BAD_REQUEST, "The app asked to be answered at an address that is not registered for it (redirect_uri). Nothing was sent.");
     };
@@ -204,9 +222,9 @@ pub async fn authorize(State(core): State<Arc<Core>>, req: Request) -> Response 
         Err(e) => return error_back(&redirect_uri, &e, state, &iss),
     };
     let (parts, _) = req.into_parts();
-    let session = session_of(&parts, &core).await.filter(|s| {
-        !s.view.locked && !layout::must_enrol(&s.view, &settings)
-    });
+    let session = session_of(&parts, &core)
+        .await
+        .filter(|s| !s.view.locked && !layout::must_enrol(&s.view, &settings));
     let at = now();
     let auth_time = match &session {
         Some(s) => match core.store.session_started(&hash_hex(&s.hash), at).await {
@@ -251,7 +269,10 @@ pub async fn authorize(State(core): State<Arc<Core>>, req: Request) -> Response 
         nonce: checked.nonce.clone(),
         code_challenge: checked.code_challenge.clone(),
     };
-    match provider(&core, &settings, &iss).issue_code(grant, request).await {
+    match provider(&core, &settings, &iss)
+        .issue_code(grant, request)
+        .await
+    {
         Ok(code) => {
             let mut pairs = vec![("code", code.as_str())];
             if let Some(s) = state {
@@ -264,94 +285,11 @@ pub async fn authorize(State(core): State<Arc<Core>>, req: Request) -> Response 
     }
 }
 
-/// A form body as name → value, refusing a parameter sent twice (RFC 6749 §3.2).
-fn form_map(
-    pairs: Vec<(String, String)>,
-) -> Result<std::collections::HashMap<String, String>, OidcError> {
-    let mut map = std::collections::HashMap::new();
-    for (k, v) in pairs {
-        if map.insert(k.clone(), v).is_some() {
-            return Err(OidcError::InvalidRequest(format!("{k} was sent more than once")));
-        }
-    }
-    Ok(map)
-}
-
-/// One form-encoded component of HTTP Basic client credentials (RFC 6749 §2.3.1).
-fn form_decode(s: &str) -> String {
-    url::form_urlencoded::parse(format!("v={s}").as_bytes())
-        .next()
-        .map(|(_, v)| v.into_owned())
-        .unwrap_or_default()
-}
-
-/// The client's credentials from HTTP Basic or the body, never both; and whether Basic was used.
-fn credentials(
-    headers: &HeaderMap,
-    form: &std::collections::HashMap<String, String>,
-) -> Result<(Credentials, bool), OidcError> {
-    let basic = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Basic "));
-    let body_secret = form.get("client_secret").cloned();
-    let body_id = form.get("client_id").cloned();
-    let Some(basic) = basic else {
-        return Ok((Credentials { id: body_id, secret: body_secret }, false));
-    };
-    if body_secret.is_some() {
-        return Err(OidcError::InvalidRequest("use one client authentication method".into()));
-    }
-    let decoded = B64
-        .decode(basic.trim())
-        .ok()
-        .and_then(|b| String::from_utf8(b).ok())
-        .ok_or(OidcError::InvalidClient)?;
-    let (id, secret) = decoded.split_once(':').ok_or(OidcError::InvalidClient)?;
-    let id = form_decode(id);
-    if body_id.as_deref().is_some_and(|b| b != id) {
-        return Err(OidcError::InvalidRequest("client_id differs from the Basic credentials".into()));
-    }
-    Ok((Credentials { id: Some(id), secret: Some(form_decode(secret)) }, true))
-}
-
-fn client_error(e: OidcError, basic: bool) -> Response {
-    let mut r = oauth_error(&e);
-    if basic && matches!(e, OidcError::InvalidClient) {
-        r.headers_mut().insert(
-            header::WWW_AUTHENTICATE,
-            HeaderValue::from_static("Basic realm=\"usher\""),
-        );
-    }
-    r
-}
-
 /// `POST /oidc/token`.
-pub async fn token(
-    State(core): State<Arc<Core>>,
-    headers: HeaderMap,
-    form: Result<Form<Vec<(String, String)>>, axum::extract::rejection::FormRejection>,
-) -> Response {
+pub async fn token(ClientRequest { core, client, form }: ClientRequest) -> Response {
     let settings = core.settings().clone();
     let Some(iss) = issuer(&settings) else {
         return not_configured();
-    };
-    let Ok(Form(pairs)) = form else {
-        return oauth_error(&OidcError::InvalidRequest(
-            "send the parameters as application/x-www-form-urlencoded".into(),
-        ));
-    };
-    let form = match form_map(pairs) {
-        Ok(f) => f,
-        Err(e) => return oauth_error(&e),
-    };
-    let (creds, basic) = match credentials(&headers, &form) {
-        Ok(c) => c,
-        Err(e) => return client_error(e, false),
-    };
-    let client = match clients::authenticate(&core.store, &creds).await {
-        Ok(c) => c,
-        Err(e) => return client_error(e, basic),
     };
     let p = provider(&core, &settings, &iss);
     let get = |k: &str| form.get(k).map(String::as_str);
@@ -393,7 +331,11 @@ pub async fn userinfo(State(core): State<Arc<Core>>, headers: HeaderMap) -> Resp
         .and_then(|v| v.strip_prefix("Bearer "))
         .map(str::trim);
     let challenge = |value: &'static str| {
-        let mut r = json_error(StatusCode::UNAUTHORIZED, "invalid_token", "a valid access token is required");
+        let mut r = json_error(
+            StatusCode::UNAUTHORIZED,
+            "invalid_token",
+            "a valid access token is required",
+        );
         r.headers_mut()
             .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static(value));
         r
@@ -403,40 +345,26 @@ pub async fn userinfo(State(core): State<Arc<Core>>, headers: HeaderMap) -> Resp
     };
     match provider(&core, &settings, &iss).userinfo(token).await {
         Ok(claims) => axum::Json(claims).into_response(),
-        Err(OidcError::InvalidToken) => challenge("Bearer realm=\"usher\", error=\"invalid_token\""),
+        Err(OidcError::InvalidToken) => {
+            challenge("Bearer realm=\"usher\", error=\"invalid_token\"")
+        }
         Err(e) => oauth_error(&e),
     }
 }
 
 /// `POST /oidc/revoke` (RFC 7009): 200 whether or not the token was known.
-pub async fn revoke(
-    State(core): State<Arc<Core>>,
-    headers: HeaderMap,
-    form: Result<Form<Vec<(String, String)>>, axum::extract::rejection::FormRejection>,
-) -> Response {
+pub async fn revoke(ClientRequest { core, client, form }: ClientRequest) -> Response {
     let settings = core.settings().clone();
     let Some(iss) = issuer(&settings) else {
         return not_configured();
     };
-    let Ok(Form(pairs)) = form else {
-        return oauth_error(&OidcError::InvalidRequest("send the parameters as a form".into()));
-    };
-    let form = match form_map(pairs) {
-        Ok(f) => f,
-        Err(e) => return oauth_error(&e),
-    };
-    let (creds, basic) = match credentials(&headers, &form) {
-        Ok(c) => c,
-        Err(e) => return client_error(e, false),
-    };
-    let client = match clients::authenticate(&core.store, &creds).await {
-        Ok(c) => c,
-        Err(e) => return client_error(e, basic),
-    };
     let Some(token) = form.get("token") else {
         return oauth_error(&OidcError::InvalidRequest("token is missing".into()));
     };
-    match provider(&core, &settings, &iss).revoke(&client, token).await {
+    match provider(&core, &settings, &iss)
+        .revoke(&client, token)
+        .await
+    {
         Ok(()) => StatusCode::OK.into_response(),
         Err(e) => oauth_error(&e),
     }
@@ -461,22 +389,29 @@ pub async fn logout(
 ) -> Response {
     let settings = core.settings().clone();
     let Some(iss) = issuer(&settings) else {
-        return refusal_page(StatusCode::NOT_FOUND, "Usher's OpenID Connect provider is off.");
+        return refusal_page(
+            StatusCode::NOT_FOUND,
+            "Usher's OpenID Connect provider is off.",
+        );
     };
     let (parts, _) = req.into_parts();
     let hint = match params.id_token_hint.as_deref() {
         Some(t) => super::oidc_logout::verify_hint(&core, &iss, t).await,
         None => None,
     };
-    let client_id = params.client_id.clone().or_else(|| hint.as_ref().map(|h| h.client_id.clone()));
+    let client_id = params
+        .client_id
+        .clone()
+        .or_else(|| hint.as_ref().map(|h| h.client_id.clone()));
     let client = match client_id {
         Some(id) => core.store.oidc_client(&id).await.ok().flatten(),
         None => None,
     };
-    let back = params
-        .post_logout_redirect_uri
-        .as_deref()
-        .filter(|u| client.as_ref().is_some_and(|c| super::oidc_logout::same_origin_as_registered(c, u)));
+    let back = params.post_logout_redirect_uri.as_deref().filter(|u| {
+        client
+            .as_ref()
+            .is_some_and(|c| super::oidc_logout::same_origin_as_registered(c, u))
+    });
     let session = session_of(&parts, &core).await;
     let ends = match (&session, &hint) {
         (Some(s), Some(h)) => super::oidc_logout::hint_names(&core, h, s.view.user_id).await,
@@ -500,10 +435,20 @@ pub async fn logout(
     }
     let r = match back {
         Some(uri) => {
-            let state: Vec<(&str, &str)> = params.state.as_deref().map(|s| ("state", s)).into_iter().collect();
+            let state: Vec<(&str, &str)> = params
+                .state
+                .as_deref()
+                .map(|s| ("state", s))
+                .into_iter()
+                .collect();
             back_to(uri, &state)
         }
-        None => message(StatusCode::OK, "Signed out", "You are signed out of Usher.", Some("/login")),
+        None => message(
+            StatusCode::OK,
+            "Signed out",
+            "You are signed out of Usher.",
+            Some("/login"),
+        ),
     };
     super::api::with_cookies(r, cookies)
 }

@@ -50,7 +50,8 @@ pub fn same_origin_as_registered(client: &OidcClient, uri: &str) -> bool {
     let Ok(target) = url::Url::parse(uri) else {
         return false;
     };
-    client.redirect_uris.iter().any(|r| {
-        url::Url::parse(r).is_ok_and(|r| r.origin() == target.origin())
-    })
+    client
+        .redirect_uris
+        .iter()
+        .any(|r| url::Url::parse(r).is_ok_and(|r| r.origin() == target.origin()))
 }

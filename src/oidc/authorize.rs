@@ -57,17 +57,28 @@ pub fn check(client: &OidcClient, params: &AuthorizeParams) -> Result<Checked, O
     if params.response_type.as_deref() != Some("code") {
         return Err(OidcError::UnsupportedResponseType);
     }
-    if params.response_mode.as_deref().is_some_and(|m| m != "query") {
-        return Err(OidcError::InvalidRequest("only response_mode=query is supported".into()));
+    if params
+        .response_mode
+        .as_deref()
+        .is_some_and(|m| m != "query")
+    {
+        return Err(OidcError::InvalidRequest(
+            "only response_mode=query is supported".into(),
+        ));
     }
     let scope = known_scopes(params.scope.as_deref().unwrap_or(""));
     if !has_scope(&scope, "openid") {
         return Err(OidcError::InvalidScope("the scope must include openid"));
     }
-    let code_challenge = match (&params.code_challenge, params.code_challenge_method.as_deref()) {
+    let code_challenge = match (
+        &params.code_challenge,
+        params.code_challenge_method.as_deref(),
+    ) {
         (Some(c), Some("S256")) if is_pkce_value(c) => Some(c.clone()),
         (Some(_), Some("S256")) => {
-            return Err(OidcError::InvalidRequest("code_challenge is malformed".into()))
+            return Err(OidcError::InvalidRequest(
+                "code_challenge is malformed".into(),
+            ))
         }
         (Some(_), _) => {
             return Err(OidcError::InvalidRequest(
@@ -90,7 +101,9 @@ pub fn check(client: &OidcClient, params: &AuthorizeParams) -> Result<Checked, O
         .collect();
     let prompt_none = prompts.contains(&"none");
     if prompt_none && prompts.len() > 1 {
-        return Err(OidcError::InvalidRequest("prompt=none cannot be combined".into()));
+        return Err(OidcError::InvalidRequest(
+            "prompt=none cannot be combined".into(),
+        ));
     }
     let max_age = match params.max_age.as_deref() {
         None | Some("") => None,
@@ -101,7 +114,9 @@ pub fn check(client: &OidcClient, params: &AuthorizeParams) -> Result<Checked, O
     if params.nonce.as_deref().is_some_and(|n| n.len() > 512)
         || params.state.as_deref().is_some_and(|s| s.len() > 1024)
     {
-        return Err(OidcError::InvalidRequest("state or nonce is too long".into()));
+        return Err(OidcError::InvalidRequest(
+            "state or nonce is too long".into(),
+        ));
     }
     Ok(Checked {
         redirect_uri,
@@ -154,7 +169,10 @@ pub fn return_path(params: &AuthorizeParams, fresh_since: Option<i64>) -> String
         ("state", params.state.as_deref()),
         ("nonce", params.nonce.as_deref()),
         ("code_challenge", params.code_challenge.as_deref()),
-        ("code_challenge_method", params.code_challenge_method.as_deref()),
+        (
+            "code_challenge_method",
+            params.code_challenge_method.as_deref(),
+        ),
         ("prompt", prompt.as_deref().filter(|p| !p.is_empty())),
         ("max_age", params.max_age.as_deref()),
     ];
@@ -189,17 +207,38 @@ mod tests {
     #[test]
     fn fresh_sign_in_rules() {
         let p = AuthorizeParams::default();
-        assert_eq!(sign_in_needed(&checked(false, None), &p, None, 100), Some(false));
-        assert_eq!(sign_in_needed(&checked(false, None), &p, Some(1), 100), None);
-        assert_eq!(sign_in_needed(&checked(true, None), &p, Some(99), 100), Some(true));
-        assert_eq!(sign_in_needed(&checked(false, Some(10)), &p, Some(80), 100), Some(true));
-        assert_eq!(sign_in_needed(&checked(false, Some(10)), &p, Some(95), 100), None);
+        assert_eq!(
+            sign_in_needed(&checked(false, None), &p, None, 100),
+            Some(false)
+        );
+        assert_eq!(
+            sign_in_needed(&checked(false, None), &p, Some(1), 100),
+            None
+        );
+        assert_eq!(
+            sign_in_needed(&checked(true, None), &p, Some(99), 100),
+            Some(true)
+        );
+        assert_eq!(
+            sign_in_needed(&checked(false, Some(10)), &p, Some(80), 100),
+            Some(true)
+        );
+        assert_eq!(
+            sign_in_needed(&checked(false, Some(10)), &p, Some(95), 100),
+            None
+        );
         let back = AuthorizeParams {
             usher_fresh: Some(90),
             ..Default::default()
         };
-        assert_eq!(sign_in_needed(&checked(true, Some(0)), &back, Some(95), 100), None);
-        assert_eq!(sign_in_needed(&checked(true, None), &back, Some(80), 100), Some(true));
+        assert_eq!(
+            sign_in_needed(&checked(true, Some(0)), &back, Some(95), 100),
+            None
+        );
+        assert_eq!(
+            sign_in_needed(&checked(true, None), &back, Some(80), 100),
+            Some(true)
+        );
     }
 
     #[test]

@@ -112,7 +112,9 @@ fn check_group(group: GroupId) -> Result<(), ClientError> {
 
 fn check_uris(uris: &[String], allow_http: bool) -> Result<(), ClientError> {
     if uris.is_empty() {
-        return Err(ClientError::Invalid("give at least one redirect URI".into()));
+        return Err(ClientError::Invalid(
+            "give at least one redirect URI".into(),
+        ));
     }
     uris.iter()
         .try_for_each(|u| check_redirect_uri(u, allow_http))
@@ -130,9 +132,7 @@ pub async fn add(
     check_group(max_group)?;
     let secret = match (new.public, new.secret) {
         (true, Some(_)) => {
-            return Err(ClientError::Invalid(
-                "a public client has no secret".into(),
-            ))
+            return Err(ClientError::Invalid("a public client has no secret".into()))
         }
         (true, None) => None,
         (false, Some(s)) if s.trim().len() < 32 => {
@@ -171,7 +171,10 @@ pub async fn update(
     let current = get(store, id).await?;
     let allow_http = patch.allow_http.unwrap_or(current.allow_http);
     check_uris(
-        patch.redirect_uris.as_ref().unwrap_or(&current.redirect_uris),
+        patch
+            .redirect_uris
+            .as_ref()
+            .unwrap_or(&current.redirect_uris),
         allow_http,
     )?;
     if let Some(g) = patch.max_group {
@@ -227,7 +230,10 @@ pub struct Credentials {
 /// send one. Unknown client, wrong or missing secret: `invalid_client`.
 pub async fn authenticate(store: &Store, creds: &Credentials) -> Result<OidcClient, OidcError> {
     let id = creds.id.as_deref().ok_or(OidcError::InvalidClient)?;
-    let client = store.oidc_client(id).await?.ok_or(OidcError::InvalidClient)?;
+    let client = store
+        .oidc_client(id)
+        .await?
+        .ok_or(OidcError::InvalidClient)?;
     match (&client.secret_hash, &creds.secret) {
         (None, None) => Ok(client),
         (Some(stored), Some(given)) => {
@@ -253,7 +259,9 @@ mod tests {
 
     #[test]
     fn redirect_uris_need_https_or_loopback() {
-        assert!(check_redirect_uri("https://grafana.example.com/login/generic_oauth", false).is_ok());
+        assert!(
+            check_redirect_uri("https://grafana.example.com/login/generic_oauth", false).is_ok()
+        );
         assert!(check_redirect_uri("http://127.0.0.1:4180/oauth2/callback", false).is_ok());
         assert!(check_redirect_uri("http://localhost/cb", false).is_ok());
         assert!(check_redirect_uri("http://[::1]:80/cb", false).is_ok());

@@ -58,7 +58,9 @@ impl KeyCache {
         let mut stored = store.oidc_keys(now()).await?;
         if !stored.iter().any(|k| k.retired_at.is_none()) {
             let (kid, sealed) = new_key(key).await?;
-            store.add_oidc_key(&kid, &sealed, None, &Actor::default()).await?;
+            store
+                .add_oidc_key(&kid, &sealed, None, &Actor::default())
+                .await?;
             tracing::info!(kid = %kid, "OpenID Connect signing key made");
             stored = store.oidc_keys(now()).await?;
         }
@@ -69,7 +71,11 @@ impl KeyCache {
 }
 
 /// Makes a new key and retires the signing one; it stays published `keep_seconds` more.
-pub async fn rotate(store: &Store, key: &SecretKey, keep_seconds: i64) -> Result<String, OidcError> {
+pub async fn rotate(
+    store: &Store,
+    key: &SecretKey,
+    keep_seconds: i64,
+) -> Result<String, OidcError> {
     let (kid, sealed) = new_key(key).await?;
     store
         .add_oidc_key(&kid, &sealed, Some(now() + keep_seconds), &Actor::cli())
@@ -89,7 +95,10 @@ async fn new_key(key: &SecretKey) -> Result<(String, String), OidcError> {
     })
     .await
     .map_err(|e| OidcError::Server(e.to_string()))??;
-    Ok((crate::crypto::random_token(12), key.encrypt(&B64.encode(der))))
+    Ok((
+        crate::crypto::random_token(12),
+        key.encrypt(&B64.encode(der)),
+    ))
 }
 
 fn build_ring(stored: &[crate::store::StoredKey], key: &SecretKey) -> Result<KeyRing, OidcError> {

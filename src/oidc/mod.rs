@@ -105,8 +105,7 @@ pub fn s256(verifier: &str) -> String {
 /// True for a PKCE verifier or challenge: 43 to 128 unreserved characters (RFC 7636 §4.1).
 pub fn is_pkce_value(v: &str) -> bool {
     (43..=128).contains(&v.len())
-        && v
-            .bytes()
+        && v.bytes()
             .all(|b| b.is_ascii_alphanumeric() || b"-._~".contains(&b))
 }
 
@@ -133,14 +132,20 @@ mod tests {
     #[test]
     fn pkce_s256_matches_rfc7636_appendix_b() {
         let verifier = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
-        assert_eq!(s256(verifier), "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM");
+        assert_eq!(
+            s256(verifier),
+            "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
+        );
         assert!(is_pkce_value(verifier));
         assert!(!is_pkce_value("short"));
     }
 
     #[test]
     fn scopes_are_filtered_and_ordered() {
-        assert_eq!(known_scopes("email openid foo  groups"), "openid email groups");
+        assert_eq!(
+            known_scopes("email openid foo  groups"),
+            "openid email groups"
+        );
         assert!(has_scope("openid offline_access", "offline_access"));
         assert!(!has_scope("openid", "offline"));
     }

@@ -74,7 +74,11 @@ impl Provider<'_> {
     ) -> Result<TokenResponse, OidcError> {
         let at = now();
         let grant_id = random_value();
-        let stored = match self.store.spend_oidc_code(&hash_value(code), &grant_id, at).await? {
+        let stored = match self
+            .store
+            .spend_oidc_code(&hash_value(code), &grant_id, at)
+            .await?
+        {
             CodeSpend::Fresh(c) => c,
             CodeSpend::Reused => {
                 tracing::warn!(client = %client.id, "authorization code used twice: its tokens are revoked");
@@ -83,19 +87,25 @@ impl Provider<'_> {
             CodeSpend::Unknown => return Err(OidcError::InvalidGrant("unknown code")),
         };
         if stored.grant.client_id != client.id {
-            return Err(OidcError::InvalidGrant("the code was issued to another client"));
+            return Err(OidcError::InvalidGrant(
+                "the code was issued to another client",
+            ));
         }
         if stored.expires_at <= at {
             return Err(OidcError::InvalidGrant("the code has expired"));
         }
         if redirect_uri != Some(stored.redirect_uri.as_str()) {
-            return Err(OidcError::InvalidGrant("redirect_uri differs from the authorization request"));
+            return Err(OidcError::InvalidGrant(
+                "redirect_uri differs from the authorization request",
+            ));
         }
         match (&stored.code_challenge, verifier) {
             (Some(challenge), Some(v)) if is_pkce_value(v) && s256(v) == *challenge => {}
             (Some(_), _) => return Err(OidcError::InvalidGrant("PKCE verification failed")),
             (None, Some(_)) => {
-                return Err(OidcError::InvalidGrant("code_verifier without a code_challenge"))
+                return Err(OidcError::InvalidGrant(
+                    "code_verifier without a code_challenge",
+                ))
             }
             (None, None) if client.public => {
                 return Err(OidcError::InvalidGrant("a public client must use PKCE"))
@@ -103,7 +113,9 @@ impl Provider<'_> {
             (None, None) => {}
         }
         if !self.store.oidc_grant_live(&stored.grant, at).await? {
-            return Err(OidcError::InvalidGrant("the sign-in behind the code has ended"));
+            return Err(OidcError::InvalidGrant(
+                "the sign-in behind the code has ended",
+            ));
         }
         self.issue(client, &grant_id, &stored.grant, stored.nonce.as_deref())
             .await
@@ -148,7 +160,8 @@ impl Provider<'_> {
             kind: "access",
             expires_at: at + access_seconds,
         }];
-        let refresh = (!client.public || has_scope(&grant.scope, "offline_access")).then(random_value);
+        let refresh =
+            (!client.public || has_scope(&grant.scope, "offline_access")).then(random_value);
         if let Some(r) = &refresh {
             tokens.push(NewToken {
                 token_hash: hash_value(r),
@@ -157,7 +170,9 @@ impl Provider<'_> {
             });
         }
         let id_token = self.id_token(client, grant, nonce, at).await?;
-        self.store.add_oidc_tokens(grant_id, grant, &tokens, at).await?;
+        self.store
+            .add_oidc_tokens(grant_id, grant, &tokens, at)
+            .await?;
         Ok(TokenResponse {
             access_token: access,
             token_type: "Bearer",

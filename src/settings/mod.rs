@@ -14,7 +14,9 @@ use crate::domain::group::{is_admin, GroupId, ADMIN};
 mod defs;
 mod validate;
 
-pub use defs::{Change, Def, Kind, DEFS, INBOUND_SECRETS, OIDC as OIDC_SECTION, SECRET_DESTINATIONS};
+pub use defs::{
+    Change, Def, Kind, DEFS, INBOUND_SECRETS, OIDC as OIDC_SECTION, SECRET_DESTINATIONS,
+};
 use validate::string_list;
 pub use validate::{
     check_cookie_domain, check_cookie_settings, parse_cidr, validate, SettingError,

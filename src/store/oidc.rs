@@ -99,25 +99,36 @@ impl Store {
             StoreError::Conflict(_) => StoreError::Conflict("client_id"),
             other => other,
         })?;
-        audit(&mut tx, actor, "oidc_client.create", Some(&c.id), Some(shown(c))).await?;
+        audit(
+            &mut tx,
+            actor,
+            "oidc_client.create",
+            Some(&c.id),
+            Some(shown(c)),
+        )
+        .await?;
         tx.commit().await?;
         Ok(())
     }
 
     /// Every registered client, by id.
     pub async fn oidc_clients(&self) -> Result<Vec<OidcClient>, StoreError> {
-        let rows = sqlx::query(&format!("SELECT {CLIENT_COLUMNS} FROM oidc_clients ORDER BY id"))
-            .fetch_all(&self.pool)
-            .await?;
+        let rows = sqlx::query(&format!(
+            "SELECT {CLIENT_COLUMNS} FROM oidc_clients ORDER BY id"
+        ))
+        .fetch_all(&self.pool)
+        .await?;
         Ok(rows.iter().map(client_from_row).collect::<Result<_, _>>()?)
     }
 
     /// One client.
     pub async fn oidc_client(&self, id: &str) -> Result<Option<OidcClient>, StoreError> {
-        let row = sqlx::query(&format!("SELECT {CLIENT_COLUMNS} FROM oidc_clients WHERE id = $1"))
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?;
+        let row = sqlx::query(&format!(
+            "SELECT {CLIENT_COLUMNS} FROM oidc_clients WHERE id = $1"
+        ))
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?;
         Ok(row.as_ref().map(client_from_row).transpose()?)
     }
 

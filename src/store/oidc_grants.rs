@@ -132,7 +132,9 @@ impl Store {
         .bind(code_hash)
         .fetch_optional(&mut *tx)
         .await?;
-        let Some(r) = row else { return Ok(CodeSpend::Unknown) };
+        let Some(r) = row else {
+            return Ok(CodeSpend::Unknown);
+        };
         if spent.rows_affected() == 0 {
             let first: Option<String> = r.try_get(10)?;
             if let Some(first) = first {
@@ -236,14 +238,18 @@ impl Store {
 
     /// When the unexpired Usher session with this token hash began: the `auth_time` of what it
     /// signs in to.
-    pub async fn session_started(&self, session_hash: &str, at: i64) -> Result<Option<i64>, StoreError> {
-        Ok(
-            sqlx::query_scalar("SELECT created_at FROM sessions WHERE token_hash = $1 AND expires_at > $2")
-                .bind(session_hash)
-                .bind(at)
-                .fetch_optional(&self.pool)
-                .await?,
+    pub async fn session_started(
+        &self,
+        session_hash: &str,
+        at: i64,
+    ) -> Result<Option<i64>, StoreError> {
+        Ok(sqlx::query_scalar(
+            "SELECT created_at FROM sessions WHERE token_hash = $1 AND expires_at > $2",
         )
+        .bind(session_hash)
+        .bind(at)
+        .fetch_optional(&self.pool)
+        .await?)
     }
 
     /// Marks a refresh token rotated; false when it already was (a concurrent use).

@@ -6,7 +6,13 @@ use serde_json::{json, Value};
 use crate::oidc::{provider, token_raw};
 use crate::support::{assert_error, TestApp};
 
-async fn send(app: &TestApp, c: &reqwest::Client, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
+async fn send(
+    app: &TestApp,
+    c: &reqwest::Client,
+    method: &str,
+    path: &str,
+    body: Option<Value>,
+) -> (u16, Value) {
     let mut req = c.request(method.parse().unwrap(), app.url(path));
     if let Some(b) = body {
         req = req.json(&b);
@@ -21,7 +27,14 @@ async fn the_admin_registers_changes_rekeys_and_deletes_a_client_and_each_step_i
     let app = provider().await;
     let admin = app.signed_in("root", 0).await;
     let body = json!({"id": "grafana", "name": "Grafana", "redirect_uris": ["https://grafana.example.com/login/generic_oauth"], "group": 2});
-    let (status, created) = send(&app, &admin, "POST", "/api/v2/oidc/clients", Some(body.clone())).await;
+    let (status, created) = send(
+        &app,
+        &admin,
+        "POST",
+        "/api/v2/oidc/clients",
+        Some(body.clone()),
+    )
+    .await;
     assert_eq!(status, 201, "{created}");
     let secret = created["client_secret"].as_str().unwrap().to_string();
     assert!(secret.len() >= 43);
@@ -33,23 +46,56 @@ async fn the_admin_registers_changes_rekeys_and_deletes_a_client_and_each_step_i
 
     // Plain http beyond loopback is refused unless allowed.
     let patch = json!({"redirect_uris": ["http://grafana.lan/cb"]});
-    let (status, e) = send(&app, &admin, "PATCH", "/api/v2/oidc/clients/grafana", Some(patch)).await;
+    let (status, e) = send(
+        &app,
+        &admin,
+        "PATCH",
+        "/api/v2/oidc/clients/grafana",
+        Some(patch),
+    )
+    .await;
     assert_eq!(status, 400);
-    assert!(e["error"]["message"].as_str().unwrap().contains("loopback"), "{e}");
+    assert!(
+        e["error"]["message"].as_str().unwrap().contains("loopback"),
+        "{e}"
+    );
     let patch = json!({"redirect_uris": ["http://grafana.lan/cb"], "allow_http": true});
-    let (status, c) = send(&app, &admin, "PATCH", "/api/v2/oidc/clients/grafana", Some(patch)).await;
+    let (status, c) = send(
+        &app,
+        &admin,
+        "PATCH",
+        "/api/v2/oidc/clients/grafana",
+        Some(patch),
+    )
+    .await;
     assert_eq!(status, 200, "{c}");
-    assert_eq!(c["client"]["redirect_uris"], json!(["http://grafana.lan/cb"]));
+    assert_eq!(
+        c["client"]["redirect_uris"],
+        json!(["http://grafana.lan/cb"])
+    );
 
     // A new secret: the old one stops working at the token endpoint.
-    let (status, s) = send(&app, &admin, "POST", "/api/v2/oidc/clients/grafana/secret", None).await;
+    let (status, s) = send(
+        &app,
+        &admin,
+        "POST",
+        "/api/v2/oidc/clients/grafana/secret",
+        None,
+    )
+    .await;
     assert_eq!(status, 200);
     let new_secret = s["client_secret"].as_str().unwrap();
     assert_ne!(new_secret, secret);
     let form = [("grant_type", "refresh_token"), ("refresh_token", "x")];
-    assert_eq!(token_raw(&app, &form, Some(("grafana", &secret))).await.0, 401);
+    assert_eq!(
+        token_raw(&app, &form, Some(("grafana", &secret))).await.0,
+        401
+    );
     let (status, body) = token_raw(&app, &form, Some(("grafana", new_secret))).await;
-    assert_eq!((status, body["error"].as_str()), (400, Some("invalid_grant")));
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_grant"))
+    );
 
     let (status, list) = send(&app, &admin, "GET", "/api/v2/oidc/clients", None).await;
     assert_eq!(status, 200);
@@ -66,12 +112,23 @@ async fn the_admin_registers_changes_rekeys_and_deletes_a_client_and_each_step_i
     .fetch_all(&pool)
     .await
     .unwrap();
-    assert_eq!(actions, ["oidc_client.create", "oidc_client.update", "oidc_client.secret", "oidc_client.delete"]);
+    assert_eq!(
+        actions,
+        [
+            "oidc_client.create",
+            "oidc_client.update",
+            "oidc_client.secret",
+            "oidc_client.delete"
+        ]
+    );
     let details: Vec<Option<String>> = sqlx::query_scalar("SELECT detail FROM audit_log")
         .fetch_all(&pool)
         .await
         .unwrap();
-    assert!(details.iter().flatten().all(|d| !d.contains(&secret) && !d.contains(new_secret)));
+    assert!(details
+        .iter()
+        .flatten()
+        .all(|d| !d.contains(&secret) && !d.contains(new_secret)));
     app.stop().await;
 }
 
@@ -93,18 +150,41 @@ async fn co_admins_and_users_may_not_touch_clients() {
 async fn the_settings_page_lists_clients_with_the_discovery_url_to_copy() {
     let app = TestApp::spawn().await;
     let admin = app.signed_in("root", 0).await;
-    let page = admin.get(app.url("/settings/sso/openid-connect")).send().await.unwrap().text().await.unwrap();
-    assert!(page.contains("id=\"oidc-off\""), "says why the provider is off");
+    let page = admin
+        .get(app.url("/settings/sso/openid-connect"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains("id=\"oidc-off\""),
+        "says why the provider is off"
+    );
     app.stop().await;
 
     let app = provider().await;
     crate::oidc::register(&app, "immich", false, None).await;
     let admin = app.signed_in("root", 0).await;
-    let page = admin.get(app.url("/settings/sso/openid-connect")).send().await.unwrap().text().await.unwrap();
+    let page = admin
+        .get(app.url("/settings/sso/openid-connect"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     let discovery = format!("{}/.well-known/openid-configuration", app.url(""));
-    assert!(page.contains(&format!("data-copy=\"{discovery}\"")), "copy button for discovery");
+    assert!(
+        page.contains(&format!("data-copy=\"{discovery}\"")),
+        "copy button for discovery"
+    );
     assert!(page.contains("data-client=\"immich\""));
-    assert!(page.contains("oidc.access_token_seconds"), "the lifetimes are on the page");
+    assert!(
+        page.contains("oidc.access_token_seconds"),
+        "the lifetimes are on the page"
+    );
     assert!(page.contains("id=\"oidc-add\""));
     app.stop().await;
 }

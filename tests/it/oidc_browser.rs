@@ -27,7 +27,10 @@ type Pending = Arc<Mutex<Option<(CsrfToken, Nonce, PkceCodeVerifier)>>>;
 async fn start_relying_party(app: &TestApp) -> SocketAddr {
     let patch = serde_json::json!({ "public_url": app.url("") });
     app.core
-        .update_settings(patch.as_object().unwrap(), &usher::auth::accounts::Acting::cli())
+        .update_settings(
+            patch.as_object().unwrap(),
+            &usher::auth::accounts::Acting::cli(),
+        )
         .await
         .unwrap()
         .unwrap();
@@ -133,8 +136,14 @@ async fn a_relying_party_signs_a_person_in_with_a_plex_pin_in_a_real_browser() {
     browser.wait_for_text("Sign in with Plex").await;
     browser.click("#plex-signin").await;
     let popup = popup_of(&browser, &main).await;
-    browser.client().switch_to_window(popup).await.expect("popup");
-    browser.wait_for_url(|u| u.starts_with(&p.fake.auth_url())).await;
+    browser
+        .client()
+        .switch_to_window(popup)
+        .await
+        .expect("popup");
+    browser
+        .wait_for_url(|u| u.starts_with(&p.fake.auth_url()))
+        .await;
     browser
         .click(&format!("button[data-account=\"{FRIEND_A}\"]"))
         .await;

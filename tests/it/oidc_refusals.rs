@@ -2,12 +2,12 @@
 //! RFC 6749 error on the token endpoint, the error redirect (only to a registered URI), Usher's
 //! own page, userinfo's 401.
 
-use openidconnect::{AuthorizationCode, OAuth2TokenResponse};
+use openidconnect::OAuth2TokenResponse;
 use usher::auth::accounts::{Acting, EditUser};
 
 use crate::oidc::{
-    auth_request, authorize, provider, register, relying_party, rp_http,
-    token_raw, userinfo_raw, REDIRECT,
+    auth_request, authorize, provider, register, relying_party, sign_in, token_raw, userinfo_raw,
+    REDIRECT,
 };
 use crate::support::TestApp;
 
@@ -41,7 +41,12 @@ async fn exchange(
     token_raw(app, &form, Some((client, secret))).await
 }
 
-async fn refresh(app: &TestApp, client: &str, secret: &str, token: &str) -> (u16, serde_json::Value) {
+async fn refresh(
+    app: &TestApp,
+    client: &str,
+    secret: &str,
+    token: &str,
+) -> (u16, serde_json::Value) {
     let form = [("grant_type", "refresh_token"), ("refresh_token", token)];
     token_raw(app, &form, Some((client, secret))).await
 }
@@ -51,7 +56,11 @@ async fn an_unregistered_redirect_uri_gets_usher_s_own_400_page_never_a_redirect
     let app = provider().await;
     register(&app, "grafana", false, None).await;
     let browser = app.signed_in("alice", 4).await;
-    for uri in ["https://evil.example.com/cb", "http://127.0.0.1:9/callback/", "http://127.0.0.1:9/callbacK"] {
+    for uri in [
+        "https://evil.example.com/cb",
+        "http://127.0.0.1:9/callback/",
+        "http://127.0.0.1:9/callbacK",
+    ] {
         let url = format!(
             "{}?client_id=grafana&response_type=code&scope=openid&state=s&redirect_uri={}",
             app.url("/oidc/authorize"),
@@ -81,12 +90,19 @@ async fn wrong_client_secret_pkce_mismatch_expired_and_reused_codes_are_refused(
     // Wrong secret: 401 invalid_client with a Basic challenge; the code is not spent.
     let (code, verifier) = code_for(&app, &browser, "grafana", Some(secret.clone())).await;
     let (status, body) = exchange(&app, "grafana", "not-the-secret", &code, &verifier).await;
-    assert_eq!((status, body["error"].as_str()), (401, Some("invalid_client")));
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (401, Some("invalid_client"))
+    );
 
     // PKCE mismatch.
     let wrong = "x".repeat(43);
     let (status, body) = exchange(&app, "grafana", &secret, &code, &wrong).await;
-    assert_eq!((status, body["error"].as_str()), (400, Some("invalid_grant")), "{body}");
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_grant")),
+        "{body}"
+    );
 
     // Reused code: the second use fails and revokes what the first one issued.
     let (code, verifier) = code_for(&app, &browser, "grafana", Some(secret.clone())).await;
@@ -95,9 +111,22 @@ async fn wrong_client_secret_pkce_mismatch_expired_and_reused_codes_are_refused(
     let access = first["access_token"].as_str().unwrap();
     assert_eq!(userinfo_raw(&app, access).await.0, 200);
     let (status, body) = exchange(&app, "grafana", &secret, &code, &verifier).await;
-    assert_eq!((status, body["error"].as_str()), (400, Some("invalid_grant")));
-    assert_eq!(userinfo_raw(&app, access).await.0, 401, "first use's token survived");
-    let r = refresh(&app, "grafana", &secret, first["refresh_token"].as_str().unwrap()).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_grant"))
+    );
+    assert_eq!(
+        userinfo_raw(&app, access).await.0,
+        401,
+        "first use's token survived"
+    );
+    let r = refresh(
+        &app,
+        "grafana",
+        &secret,
+        first["refresh_token"].as_str().unwrap(),
+    )
+    .await;
     assert_eq!(r.1["error"], "invalid_grant");
 
     // Expired code (made to look 61 s old in the store).
@@ -108,8 +137,14 @@ async fn wrong_client_secret_pkce_mismatch_expired_and_reused_codes_are_refused(
         .await
         .unwrap();
     let (status, body) = exchange(&app, "grafana", &secret, &code, &verifier).await;
-    assert_eq!((status, body["error"].as_str()), (400, Some("invalid_grant")));
-    assert!(body["error_description"].as_str().unwrap().contains("expired"));
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_grant"))
+    );
+    assert!(body["error_description"]
+        .as_str()
+        .unwrap()
+        .contains("expired"));
     app.stop().await;
 }
 
@@ -127,8 +162,14 @@ async fn refresh_token_reuse_revokes_the_whole_family() {
     let a2 = second["access_token"].as_str().unwrap();
     // The rotated r1 comes back (stolen?): refused, and r2 and its access token die with it.
     let (status, body) = refresh(&app, "grafana", &secret, r1).await;
-    assert_eq!((status, body["error"].as_str()), (400, Some("invalid_grant")));
-    assert_eq!(refresh(&app, "grafana", &secret, r2).await.1["error"], "invalid_grant");
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_grant"))
+    );
+    assert_eq!(
+        refresh(&app, "grafana", &secret, r2).await.1["error"],
+        "invalid_grant"
+    );
     assert_eq!(userinfo_raw(&app, a2).await.0, 401);
     app.stop().await;
 }
@@ -162,18 +203,28 @@ async fn prompt_none_without_a_session_answers_login_required_and_others_go_to_s
     let r = nobody.get(&url).send().await.unwrap();
     assert_eq!(r.status(), 302);
     let location = r.headers()["location"].to_str().unwrap().to_string();
-    assert!(location.starts_with("/login?rd=%2Foidc%2Fauthorize%3F"), "{location}");
+    assert!(
+        location.starts_with("/login?rd=%2Foidc%2Fauthorize%3F"),
+        "{location}"
+    );
     app.add_user("dora", 4).await;
     let r = nobody
         .post(app.url("/login"))
-        .form(&[("username", "dora"), ("password", crate::support::PASSWORD), ("rd", &rd_of(&location))])
+        .form(&[
+            ("username", "dora"),
+            ("password", crate::support::PASSWORD),
+            ("rd", &rd_of(&location)),
+        ])
         .send()
         .await
         .unwrap();
     assert_eq!(r.status(), 303);
     // Through the hand-over page: a form's redirects may not leave Usher's origin (CSP).
     let handoff = r.headers()["location"].to_str().unwrap().to_string();
-    assert!(handoff.starts_with("/sso/handoff?rd=%2Foidc%2Fauthorize%3F"), "{handoff}");
+    assert!(
+        handoff.starts_with("/sso/handoff?rd=%2Foidc%2Fauthorize%3F"),
+        "{handoff}"
+    );
     let back = rd_of(&handoff);
     let q = authorize(&nobody, &app.url(&back)).await;
     assert!(q.contains_key("code"), "{q:?}");
@@ -182,7 +233,11 @@ async fn prompt_none_without_a_session_answers_login_required_and_others_go_to_s
 
 fn rd_of(location: &str) -> String {
     let url = url::Url::parse(&format!("http://x{location}")).unwrap();
-    url.query_pairs().find(|(k, _)| k == "rd").unwrap().1.into_owned()
+    url.query_pairs()
+        .find(|(k, _)| k == "rd")
+        .unwrap()
+        .1
+        .into_owned()
 }
 
 #[tokio::test]
@@ -194,19 +249,36 @@ async fn prompt_login_asks_a_signed_in_person_to_sign_in_again() {
     // The session must begin in an earlier second than the request (auth_time is in seconds).
     tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
     let (url, _, _, _) = auth_request(&rp, &[]);
-    let r = browser.get(format!("{url}&prompt=login")).send().await.unwrap();
+    let r = browser
+        .get(format!("{url}&prompt=login"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 302);
     let location = r.headers()["location"].to_str().unwrap().to_string();
     assert!(location.contains("&fresh=1"), "{location}");
     // The sign-in page shows its form although a session exists.
-    let page = browser.get(app.url(&location)).send().await.unwrap().text().await.unwrap();
+    let page = browser
+        .get(app.url(&location))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     assert!(page.contains("name=\"password\""), "no form");
     let back = rd_of(&location);
-    assert!(!back.contains("prompt=login") && back.contains("usher_fresh="), "{back}");
+    assert!(
+        !back.contains("prompt=login") && back.contains("usher_fresh="),
+        "{back}"
+    );
     // Coming back with the old session does not pass: it began before the request.
     let r = browser.get(app.url(&back)).send().await.unwrap();
     assert_eq!(r.status(), 302);
-    assert!(r.headers()["location"].to_str().unwrap().starts_with("/login"));
+    assert!(r.headers()["location"]
+        .to_str()
+        .unwrap()
+        .starts_with("/login"));
     app.stop().await;
 }
 
@@ -220,23 +292,55 @@ async fn locked_demoted_or_signed_out_people_lose_their_tokens_at_once() {
         let (code, verifier) = code_for(&app, &browser, "grafana", Some(secret.clone())).await;
         let (status, t) = exchange(&app, "grafana", &secret, &code, &verifier).await;
         assert_eq!(status, 200);
-        assert_eq!(userinfo_raw(&app, t["access_token"].as_str().unwrap()).await.0, 200);
+        assert_eq!(
+            userinfo_raw(&app, t["access_token"].as_str().unwrap())
+                .await
+                .0,
+            200
+        );
         cases.push((name, browser, t));
     }
     let locked = app.core.user_by_name("locked").await.unwrap();
-    let edit = EditUser { locked: Some(true), ..Default::default() };
-    app.core.edit_user(locked.id, edit, &Acting::cli()).await.unwrap();
+    let edit = EditUser {
+        locked: Some(true),
+        ..Default::default()
+    };
+    app.core
+        .edit_user(locked.id, edit, &Acting::cli())
+        .await
+        .unwrap();
     let demoted = app.core.user_by_name("demoted").await.unwrap();
-    let edit = EditUser { group_id: Some(4), ..Default::default() };
-    app.core.edit_user(demoted.id, edit, &Acting::cli()).await.unwrap();
-    let r = cases[2].1.post(app.url("/api/v2/logout")).send().await.unwrap();
+    let edit = EditUser {
+        group_id: Some(4),
+        ..Default::default()
+    };
+    app.core
+        .edit_user(demoted.id, edit, &Acting::cli())
+        .await
+        .unwrap();
+    let r = cases[2]
+        .1
+        .post(app.url("/api/v2/logout"))
+        .send()
+        .await
+        .unwrap();
     assert!(r.status().is_success());
 
     for (name, _, t) in &cases {
         let (status, _) = userinfo_raw(&app, t["access_token"].as_str().unwrap()).await;
         assert_eq!(status, 401, "{name}: userinfo still answers");
-        let (status, body) = refresh(&app, "grafana", &secret, t["refresh_token"].as_str().unwrap()).await;
-        assert_eq!((status, body["error"].as_str()), (400, Some("invalid_grant")), "{name}");
+        let (status, body) = refresh(
+            &app,
+            "grafana",
+            &secret,
+            t["refresh_token"].as_str().unwrap(),
+        )
+        .await;
+        assert_eq!(
+            (status, body["error"].as_str()),
+            (400, Some("invalid_grant")),
+            "{name}"
+        );
     }
     app.stop().await;
 }
@@ -247,15 +351,7 @@ async fn revocation_ends_a_refresh_token_and_its_access_tokens() {
     let secret = register(&app, "grafana", false, None).await.unwrap();
     let browser = app.signed_in("alice", 4).await;
     let rp = relying_party(&app, "grafana", Some(secret.clone())).await;
-    let (url, _, _, verifier) = auth_request(&rp, &[]);
-    let q = authorize(&browser, &url).await;
-    let t = rp
-        .exchange_code(AuthorizationCode::new(q["code"].clone()))
-        .unwrap()
-        .set_pkce_verifier(verifier)
-        .request_async(&rp_http())
-        .await
-        .unwrap();
+    let (t, _) = sign_in(&rp, &browser, &[]).await;
     let r = reqwest::Client::new()
         .post(app.url("/oidc/revoke"))
         .basic_auth("grafana", Some(&secret))
