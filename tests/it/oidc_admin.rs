@@ -150,14 +150,7 @@ async fn co_admins_and_users_may_not_touch_clients() {
 async fn the_settings_page_lists_clients_with_the_discovery_url_to_copy() {
     let app = TestApp::spawn().await;
     let admin = app.signed_in("root", 0).await;
-    let page = admin
-        .get(app.url("/settings/sso/openid-connect"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = app.get_text(&admin, "/settings/sso/openid-connect").await;
     assert!(
         page.contains("id=\"oidc-off\""),
         "says why the provider is off"
@@ -167,14 +160,7 @@ async fn the_settings_page_lists_clients_with_the_discovery_url_to_copy() {
     let app = provider().await;
     crate::oidc::register(&app, "immich", false, None).await;
     let admin = app.signed_in("root", 0).await;
-    let page = admin
-        .get(app.url("/settings/sso/openid-connect"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = app.get_text(&admin, "/settings/sso/openid-connect").await;
     let discovery = format!("{}/.well-known/openid-configuration", app.url(""));
     assert!(
         page.contains(&format!("data-copy=\"{discovery}\"")),

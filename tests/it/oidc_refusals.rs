@@ -184,6 +184,7 @@ async fn a_group_above_the_client_s_limit_gets_access_denied() {
     let q = authorize(&browser, &url).await;
     assert_eq!(q["error"], "access_denied");
     assert_eq!(q["state"], *state.secret());
+    assert_eq!(q["iss"], app.url(""), "RFC 9207: the issuer answers");
     assert!(!q.contains_key("code"));
     app.stop().await;
 }
@@ -258,14 +259,7 @@ async fn prompt_login_asks_a_signed_in_person_to_sign_in_again() {
     let location = r.headers()["location"].to_str().unwrap().to_string();
     assert!(location.contains("&fresh=1"), "{location}");
     // The sign-in page shows its form although a session exists.
-    let page = browser
-        .get(app.url(&location))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = app.get_text(&browser, &location).await;
     assert!(page.contains("name=\"password\""), "no form");
     let back = rd_of(&location);
     assert!(
