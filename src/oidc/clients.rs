@@ -41,17 +41,22 @@ impl ClientError {
     }
 }
 
-/// What an admin registers.
-#[derive(Debug, Clone)]
+/// What an admin registers (also the body of `POST /api/v2/oidc/clients`).
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct NewClient {
     pub id: String,
     pub name: Option<String>,
     pub redirect_uris: Vec<String>,
     /// Admits people whose group number is at most this (default 4, User).
+    #[serde(rename = "group")]
     pub max_group: Option<GroupId>,
+    #[serde(default)]
     pub public: bool,
+    #[serde(default)]
     pub allow_http: bool,
-    /// A secret the admin chose (`--secret-stdin`); otherwise one is made.
+    /// A secret the admin chose (`--secret-stdin`); otherwise one is made. Never from the API.
+    #[serde(skip)]
     pub secret: Option<String>,
 }
 

@@ -27,11 +27,14 @@ pub struct OidcClient {
     pub updated_at: i64,
 }
 
-/// What may change on a client (each `None` stays as it is).
-#[derive(Debug, Clone, Default)]
+/// What may change on a client, each `None` staying as it is (also the body of
+/// `PATCH /api/v2/oidc/clients/{id}`).
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct OidcClientPatch {
     pub name: Option<String>,
     pub redirect_uris: Option<Vec<String>>,
+    #[serde(rename = "group")]
     pub max_group: Option<GroupId>,
     pub allow_http: Option<bool>,
 }

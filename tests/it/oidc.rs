@@ -132,18 +132,16 @@ pub fn auth_request(rp: &Rp, scopes: &[&str]) -> (String, CsrfToken, Nonce, Pkce
     (url.to_string(), state, nonce, verifier)
 }
 
-/// Signs the browser in to `rp` (code flow, PKCE) and checks the id_token as the crate does;
-/// the tokens and the id_token's claims.
-pub async fn sign_in(
+/// Exchanges a code (with its PKCE verifier) and checks the id_token as the crate does: the
+/// tokens and the id_token's claims.
+pub async fn exchange(
     rp: &Rp,
-    browser: &reqwest::Client,
-    scopes: &[&str],
+    code: &str,
+    verifier: PkceCodeVerifier,
+    nonce: &Nonce,
 ) -> (CoreTokenResponse, CoreIdTokenClaims) {
-    let (url, state, nonce, verifier) = auth_request(rp, scopes);
-    let q = authorize(browser, &url).await;
-    assert_eq!(q["state"], *state.secret());
     let tokens = rp
-        .exchange_code(AuthorizationCode::new(q["code"].clone()))
+        .exchange_code(AuthorizationCode::new(code.to_string()))
         .unwrap()
         .set_pkce_verifier(verifier)
         .request_async(&rp_http())
@@ -152,10 +150,22 @@ pub async fn sign_in(
     let claims = tokens
         .id_token()
         .expect("an id_token")
-        .claims(&rp.id_token_verifier(), &nonce)
+        .claims(&rp.id_token_verifier(), nonce)
         .expect("id_token verifies (signature via JWKS, iss, aud, exp, nonce)")
         .clone();
     (tokens, claims)
+}
+
+/// Signs the browser in to `rp` (code flow, PKCE, state checked): see [`exchange`].
+pub async fn sign_in(
+    rp: &Rp,
+    browser: &reqwest::Client,
+    scopes: &[&str],
+) -> (CoreTokenResponse, CoreIdTokenClaims) {
+    let (url, state, nonce, verifier) = auth_request(rp, scopes);
+    let q = authorize(browser, &url).await;
+    assert_eq!(q["state"], *state.secret());
+    exchange(rp, &q["code"], verifier, &nonce).await
 }
 
 /// The raw token endpoint answer for a form (for refusals the crate would hide).

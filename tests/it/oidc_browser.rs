@@ -10,12 +10,12 @@ use std::sync::{Arc, Mutex};
 use axum::extract::Query;
 use axum::response::{Html, IntoResponse, Redirect};
 use axum::routing::get;
-use openidconnect::{AuthorizationCode, CsrfToken, Nonce, PkceCodeVerifier, TokenResponse};
+use openidconnect::{CsrfToken, Nonce, PkceCodeVerifier};
 use usher::oidc::clients::{self, NewClient};
 use usher::store::Actor;
 
-use crate::oidc::{auth_request, relying_party, rp_http};
-use crate::plex_browser::popup_of;
+use crate::oidc::{auth_request, exchange, relying_party};
+use crate::plex_browser::approve_in_plex_popup;
 use crate::support::browser::Browser;
 use crate::support::fake_plex::seeded::FRIEND_A;
 use crate::support::plex_app::PlexApp;
@@ -79,18 +79,7 @@ async fn start_relying_party(app: &TestApp) -> SocketAddr {
                 let Some(code) = q.get("code") else {
                     return Html(format!("refused: {q:?}")).into_response();
                 };
-                let tokens = rp2
-                    .exchange_code(AuthorizationCode::new(code.clone()))
-                    .unwrap()
-                    .set_pkce_verifier(verifier)
-                    .request_async(&rp_http())
-                    .await
-                    .expect("code exchange");
-                let claims = tokens
-                    .id_token()
-                    .unwrap()
-                    .claims(&rp2.id_token_verifier(), &nonce)
-                    .expect("id_token verifies");
+                let (_, claims) = exchange(&rp2, code, verifier, &nonce).await;
                 let name = claims.preferred_username().map(|n| n.to_string());
                 Html(format!("RP: signed in as {}", name.unwrap_or_default())).into_response()
             }),
@@ -132,22 +121,7 @@ async fn a_relying_party_signs_a_person_in_with_a_plex_pin_in_a_real_browser() {
     let browser = Browser::start().await;
     browser.goto(&format!("http://{rp}/start")).await;
     browser.wait_for_url(|u| u.contains("/login?rd=")).await;
-    let main = browser.client().window().await.expect("main window");
-    browser.wait_for_text("Sign in with Plex").await;
-    browser.click("#plex-signin").await;
-    let popup = popup_of(&browser, &main).await;
-    browser
-        .client()
-        .switch_to_window(popup)
-        .await
-        .expect("popup");
-    browser
-        .wait_for_url(|u| u.starts_with(&p.fake.auth_url()))
-        .await;
-    browser
-        .click(&format!("button[data-account=\"{FRIEND_A}\"]"))
-        .await;
-    browser.client().switch_to_window(main).await.expect("back");
+    approve_in_plex_popup(&browser, &p, FRIEND_A, "oidc-plex").await;
     browser
         .wait_for_url(|u| u.starts_with(&format!("http://{rp}/callback")))
         .await;

@@ -7,41 +7,14 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use serde::Deserialize;
 use serde_json::json;
 
 use super::no_content;
 use crate::core::Core;
-use crate::domain::GroupId;
 use crate::http::error::ApiError;
 use crate::http::extract::{ApiJson, ApiPath, Client, FullAdmin};
 use crate::oidc::clients::{self, ClientError, NewClient};
 use crate::store::OidcClientPatch;
-
-/// Body of `POST /api/v2/oidc/clients`.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct CreateClientBody {
-    pub id: String,
-    pub name: Option<String>,
-    pub redirect_uris: Vec<String>,
-    /// Highest group let in (default 4).
-    pub group: Option<GroupId>,
-    #[serde(default)]
-    pub public: bool,
-    #[serde(default)]
-    pub allow_http: bool,
-}
-
-/// Body of `PATCH /api/v2/oidc/clients/{id}`.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct EditClientBody {
-    pub name: Option<String>,
-    pub redirect_uris: Option<Vec<String>>,
-    pub group: Option<GroupId>,
-    pub allow_http: Option<bool>,
-}
 
 impl From<ClientError> for ApiError {
     fn from(e: ClientError) -> Self {
@@ -76,18 +49,9 @@ pub async fn create_client(
     State(core): State<Arc<Core>>,
     Client(client): Client,
     admin: FullAdmin,
-    ApiJson(body): ApiJson<CreateClientBody>,
+    ApiJson(new): ApiJson<NewClient>,
 ) -> Result<Response, ApiError> {
     let actor = admin.acting(&client).actor;
-    let new = NewClient {
-        id: body.id,
-        name: body.name,
-        redirect_uris: body.redirect_uris,
-        max_group: body.group,
-        public: body.public,
-        allow_http: body.allow_http,
-        secret: None,
-    };
     let (created, secret) = clients::add(&core.store, new, &actor).await?;
     let body = json!({ "client": created, "client_secret": secret });
     Ok((StatusCode::CREATED, Json(body)).into_response())
@@ -109,15 +73,9 @@ pub async fn edit_client(
     Client(client): Client,
     admin: FullAdmin,
     ApiPath(id): ApiPath<String>,
-    ApiJson(body): ApiJson<EditClientBody>,
+    ApiJson(patch): ApiJson<OidcClientPatch>,
 ) -> Result<Response, ApiError> {
     let actor = admin.acting(&client).actor;
-    let patch = OidcClientPatch {
-        name: body.name,
-        redirect_uris: body.redirect_uris,
-        max_group: body.group,
-        allow_http: body.allow_http,
-    };
     let c = clients::update(&core.store, &id, patch, &actor).await?;
     Ok(Json(json!({ "client": c })).into_response())
 }
