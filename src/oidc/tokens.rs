@@ -15,7 +15,7 @@ use super::{claims, has_scope, hash_value, is_pkce_value, random_value, s256, Oi
 use crate::crypto::SecretKey;
 use crate::domain::now;
 use crate::settings::OidcSettings;
-use crate::store::{CodeSpend, Grant, NewCode, NewToken, OidcClient, Store};
+use crate::store::{Grant, NewCode, NewToken, OidcClient, Store};
 
 /// What the provider needs: the store, the keys, the issuer and the lifetimes in force.
 pub struct Provider<'a> {
@@ -73,19 +73,13 @@ impl Provider<'_> {
         verifier: Option<&str>,
     ) -> Result<TokenResponse, OidcError> {
         let at = now();
-        let grant_id = random_value();
-        let stored = match self
-            .store
-            .spend_oidc_code(&hash_value(code), &grant_id, at)
-            .await?
-        {
-            CodeSpend::Fresh(c) => c,
-            CodeSpend::Reused => {
-                tracing::warn!(client = %client.id, "authorization code used twice: its tokens are revoked");
-                return Err(OidcError::InvalidGrant("the code was already used"));
-            }
-            CodeSpend::Unknown => return Err(OidcError::InvalidGrant("unknown code")),
+        let code_hash = hash_value(code);
+        let Some(stored) = self.store.oidc_code(&code_hash).await? else {
+            return Err(OidcError::InvalidGrant("unknown code"));
         };
+        if stored.used {
+            return Err(self.code_reused(client, &code_hash).await);
+        }
         if stored.grant.client_id != client.id {
             return Err(OidcError::InvalidGrant(
                 "the code was issued to another client",
@@ -99,26 +93,35 @@ impl Provider<'_> {
                 "redirect_uri differs from the authorization request",
             ));
         }
-        match (&stored.code_challenge, verifier) {
-            (Some(challenge), Some(v)) if is_pkce_value(v) && s256(v) == *challenge => {}
-            (Some(_), _) => return Err(OidcError::InvalidGrant("PKCE verification failed")),
-            (None, Some(_)) => {
-                return Err(OidcError::InvalidGrant(
-                    "code_verifier without a code_challenge",
-                ))
-            }
-            (None, None) if client.public => {
-                return Err(OidcError::InvalidGrant("a public client must use PKCE"))
-            }
-            (None, None) => {}
-        }
+        check_pkce(client, stored.code_challenge.as_deref(), verifier)?;
         if !self.store.oidc_grant_live(&stored.grant, at).await? {
             return Err(OidcError::InvalidGrant(
                 "the sign-in behind the code has ended",
             ));
         }
-        self.issue(client, &grant_id, &stored.grant, stored.nonce.as_deref())
-            .await
+        let grant_id = random_value();
+        let (answer, tokens) = self
+            .tokens(client, &stored.grant, stored.nonce.as_deref())
+            .await?;
+        if !self
+            .store
+            .redeem_oidc_code(&code_hash, &grant_id, &stored.grant, &tokens, at)
+            .await?
+        {
+            return Err(self.code_reused(client, &code_hash).await);
+        }
+        Ok(answer)
+    }
+
+    /// A code's second use: what the first use issued is revoked.
+    async fn code_reused(&self, client: &OidcClient, code_hash: &str) -> OidcError {
+        match self.store.revoke_code_grant(code_hash).await {
+            Ok(n) => {
+                tracing::warn!(client = %client.id, revoked = n, "authorization code used twice: its tokens are revoked");
+                OidcError::InvalidGrant("the code was already used")
+            }
+            Err(e) => e.into(),
+        }
     }
 
     /// `grant_type=refresh_token`: a new access and refresh token; the old one is spent. A
@@ -137,21 +140,28 @@ impl Provider<'_> {
         if t.kind != "refresh" || t.grant.client_id != client.id || t.expires_at <= at {
             return Err(invalid);
         }
-        if t.used || !t.live || !self.store.spend_oidc_refresh(&hash, at).await? {
-            let n = self.store.revoke_oidc_grant(&t.grant_id).await?;
-            tracing::info!(client = %client.id, revoked = n, reused = t.used, "refresh refused: grant revoked");
-            return Err(invalid);
+        if !t.used && t.live {
+            let (answer, tokens) = self.tokens(client, &t.grant, None).await?;
+            let rotated = self
+                .store
+                .rotate_oidc_refresh(&hash, &t.grant_id, &t.grant, &tokens, at)
+                .await?;
+            if rotated {
+                return Ok(answer);
+            }
         }
-        self.issue(client, &t.grant_id, &t.grant, None).await
+        let n = self.store.revoke_oidc_grant(&t.grant_id).await?;
+        tracing::info!(client = %client.id, revoked = n, live = t.live, "refresh refused: grant revoked");
+        Err(invalid)
     }
 
-    async fn issue(
+    /// The answer for a grant and the hashed tokens to store with it.
+    async fn tokens(
         &self,
         client: &OidcClient,
-        grant_id: &str,
         grant: &Grant,
         nonce: Option<&str>,
-    ) -> Result<TokenResponse, OidcError> {
+    ) -> Result<(TokenResponse, Vec<NewToken>), OidcError> {
         let at = now();
         let access = random_value();
         let access_seconds = self.lifetimes.access_token_seconds;
@@ -170,17 +180,15 @@ impl Provider<'_> {
             });
         }
         let id_token = self.id_token(client, grant, nonce, at).await?;
-        self.store
-            .add_oidc_tokens(grant_id, grant, &tokens, at)
-            .await?;
-        Ok(TokenResponse {
+        let answer = TokenResponse {
             access_token: access,
             token_type: "Bearer",
             expires_in: access_seconds,
             id_token,
             refresh_token: refresh,
             scope: grant.scope.clone(),
-        })
+        };
+        Ok((answer, tokens))
     }
 
     async fn id_token(
@@ -247,5 +255,25 @@ impl Provider<'_> {
             self.store.revoke_oidc_token(&hash).await?;
         }
         Ok(())
+    }
+}
+
+/// PKCE (RFC 7636, S256 only): a code made with a challenge needs the matching verifier; one
+/// made without refuses a verifier, and a public client must have used PKCE.
+fn check_pkce(
+    client: &OidcClient,
+    challenge: Option<&str>,
+    verifier: Option<&str>,
+) -> Result<(), OidcError> {
+    match (challenge, verifier) {
+        (Some(c), Some(v)) if is_pkce_value(v) && s256(v) == c => Ok(()),
+        (Some(_), _) => Err(OidcError::InvalidGrant("PKCE verification failed")),
+        (None, Some(_)) => Err(OidcError::InvalidGrant(
+            "code_verifier without a code_challenge",
+        )),
+        (None, None) if client.public => {
+            Err(OidcError::InvalidGrant("a public client must use PKCE"))
+        }
+        (None, None) => Ok(()),
     }
 }

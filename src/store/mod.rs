@@ -31,7 +31,7 @@ pub use import::{ImportBatch, ImportGroup, ImportUser, ImportWriteError};
 pub use limits::{Job, RateScope, RateWindow};
 pub use names::NameClaim;
 pub use oidc::{OidcClient, OidcClientPatch, StoredKey};
-pub use oidc_grants::{CodeSpend, Grant, NewCode, NewToken, StoredCode, StoredToken};
+pub use oidc_grants::{Grant, NewCode, NewToken, StoredCode, StoredToken};
 pub use plex::{NewPlexUser, PlexLink};
 pub use sessions::{NewSession, SessionInfo};
 pub use sso::{CookieRecord, SsoRecord};

@@ -36,20 +36,12 @@ pub struct NewCode {
 #[derive(Debug, Clone)]
 pub struct StoredCode {
     pub grant: Grant,
+    /// Already exchanged once.
+    pub used: bool,
     pub redirect_uri: String,
     pub nonce: Option<String>,
     pub code_challenge: Option<String>,
     pub expires_at: i64,
-}
-
-/// The outcome of spending a code.
-#[derive(Debug)]
-pub enum CodeSpend {
-    /// First use: it is now spent, bound to `grant_id`.
-    Fresh(StoredCode),
-    /// Spent before; `grant_id` is what the first use issued (already revoked here).
-    Reused,
-    Unknown,
 }
 
 /// A token as stored, with whether what it hangs on still holds.
@@ -109,14 +101,38 @@ impl Store {
         Ok(())
     }
 
-    /// Spends a code for `grant_id`. A second use revokes every token the first use issued.
-    pub async fn spend_oidc_code(
+    /// A code by hash.
+    pub async fn oidc_code(&self, code_hash: &str) -> Result<Option<StoredCode>, StoreError> {
+        let row = sqlx::query(&format!(
+            "SELECT {GRANT_COLUMNS}, redirect_uri, nonce, code_challenge, expires_at, used_at \
+             FROM oidc_codes WHERE code_hash = $1"
+        ))
+        .bind(code_hash)
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some(r) = row else { return Ok(None) };
+        Ok(Some(StoredCode {
+            grant: grant_from(&r, 0)?,
+            redirect_uri: r.try_get(6)?,
+            nonce: r.try_get(7)?,
+            code_challenge: r.try_get(8)?,
+            expires_at: r.try_get(9)?,
+            used: r.try_get::<Option<i64>, _>(10)?.is_some(),
+        }))
+    }
+
+    /// Spends a code and stores the tokens it became, in one transaction; false (nothing
+    /// stored) when it was spent before, by a concurrent request too.
+    pub async fn redeem_oidc_code(
         &self,
         code_hash: &str,
         grant_id: &str,
+        grant: &Grant,
+        tokens: &[NewToken],
         at: i64,
-    ) -> Result<CodeSpend, StoreError> {
+    ) -> Result<bool, StoreError> {
         let mut tx = self.begin_write().await?;
+        // PostgreSQL: a concurrent spend waits on the row and then finds it spent.
         let spent = sqlx::query(
             "UPDATE oidc_codes SET used_at = $1, grant_id = $2 WHERE code_hash = $3 AND used_at IS NULL",
         )
@@ -125,68 +141,23 @@ impl Store {
         .bind(code_hash)
         .execute(&mut *tx)
         .await?;
-        let row = sqlx::query(&format!(
-            "SELECT {GRANT_COLUMNS}, redirect_uri, nonce, code_challenge, expires_at, grant_id \
-             FROM oidc_codes WHERE code_hash = $1"
-        ))
-        .bind(code_hash)
-        .fetch_optional(&mut *tx)
-        .await?;
-        let Some(r) = row else {
-            return Ok(CodeSpend::Unknown);
-        };
         if spent.rows_affected() == 0 {
-            let first: Option<String> = r.try_get(10)?;
-            if let Some(first) = first {
-                sqlx::query("DELETE FROM oidc_tokens WHERE grant_id = $1")
-                    .bind(first)
-                    .execute(&mut *tx)
-                    .await?;
-            }
-            tx.commit().await?;
-            return Ok(CodeSpend::Reused);
+            return Ok(false);
         }
-        let code = StoredCode {
-            grant: grant_from(&r, 0)?,
-            redirect_uri: r.try_get(6)?,
-            nonce: r.try_get(7)?,
-            code_challenge: r.try_get(8)?,
-            expires_at: r.try_get(9)?,
-        };
+        insert_tokens(&mut tx, grant_id, grant, tokens, at).await?;
         tx.commit().await?;
-        Ok(CodeSpend::Fresh(code))
+        Ok(true)
     }
 
-    /// Stores the tokens of one grant.
-    pub async fn add_oidc_tokens(
-        &self,
-        grant_id: &str,
-        grant: &Grant,
-        tokens: &[NewToken],
-        at: i64,
-    ) -> Result<(), StoreError> {
-        let mut tx = self.begin_write().await?;
-        for t in tokens {
-            sqlx::query(&format!(
-                "INSERT INTO oidc_tokens (token_hash, kind, grant_id, {GRANT_COLUMNS}, created_at, expires_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
-            ))
-            .bind(&t.token_hash)
-            .bind(t.kind)
-            .bind(grant_id)
-            .bind(&grant.client_id)
-            .bind(grant.user_id)
-            .bind(&grant.session_hash)
-            .bind(grant.group_id)
-            .bind(&grant.scope)
-            .bind(grant.auth_time)
-            .bind(at)
-            .bind(t.expires_at)
-            .execute(&mut *tx)
-            .await?;
-        }
-        tx.commit().await?;
-        Ok(())
+    /// A code used a second time: revokes every token its first use issued.
+    pub async fn revoke_code_grant(&self, code_hash: &str) -> Result<u64, StoreError> {
+        let r = sqlx::query(
+            "DELETE FROM oidc_tokens WHERE grant_id = (SELECT grant_id FROM oidc_codes WHERE code_hash = $1)",
+        )
+        .bind(code_hash)
+        .execute(&self.pool)
+        .await?;
+        Ok(r.rows_affected())
     }
 
     /// A token by hash, with whether what it hangs on still holds at `at` (one indexed query:
@@ -252,16 +223,30 @@ impl Store {
         .await?)
     }
 
-    /// Marks a refresh token rotated; false when it already was (a concurrent use).
-    pub async fn spend_oidc_refresh(&self, token_hash: &str, at: i64) -> Result<bool, StoreError> {
-        let r = sqlx::query(
+    /// Rotates a refresh token: spends it and stores its grant's new tokens in one
+    /// transaction; false (nothing stored) when it was spent before, by a concurrent request too.
+    pub async fn rotate_oidc_refresh(
+        &self,
+        token_hash: &str,
+        grant_id: &str,
+        grant: &Grant,
+        tokens: &[NewToken],
+        at: i64,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let spent = sqlx::query(
             "UPDATE oidc_tokens SET used_at = $1 WHERE token_hash = $2 AND kind = 'refresh' AND used_at IS NULL",
         )
         .bind(at)
         .bind(token_hash)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?;
-        Ok(r.rows_affected() == 1)
+        if spent.rows_affected() == 0 {
+            return Ok(false);
+        }
+        insert_tokens(&mut tx, grant_id, grant, tokens, at).await?;
+        tx.commit().await?;
+        Ok(true)
     }
 
     /// Deletes every token of a grant (reuse of a code or a rotated refresh token, revocation).
@@ -293,4 +278,33 @@ impl Store {
         }
         Ok(())
     }
+}
+
+async fn insert_tokens(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    grant_id: &str,
+    grant: &Grant,
+    tokens: &[NewToken],
+    at: i64,
+) -> Result<(), sqlx::Error> {
+    for t in tokens {
+        sqlx::query(&format!(
+            "INSERT INTO oidc_tokens (token_hash, kind, grant_id, {GRANT_COLUMNS}, created_at, expires_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
+        ))
+        .bind(&t.token_hash)
+        .bind(t.kind)
+        .bind(grant_id)
+        .bind(&grant.client_id)
+        .bind(grant.user_id)
+        .bind(&grant.session_hash)
+        .bind(grant.group_id)
+        .bind(&grant.scope)
+        .bind(grant.auth_time)
+        .bind(at)
+        .bind(t.expires_at)
+        .execute(&mut **tx)
+        .await?;
+    }
+    Ok(())
 }

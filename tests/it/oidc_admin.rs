@@ -45,29 +45,15 @@ async fn the_admin_registers_changes_rekeys_and_deletes_a_client_and_each_step_i
     assert_error(&dup, "conflict");
 
     // Plain http beyond loopback is refused unless allowed.
-    let patch = json!({"redirect_uris": ["http://grafana.lan/cb"]});
-    let (status, e) = send(
-        &app,
-        &admin,
-        "PATCH",
-        "/api/v2/oidc/clients/grafana",
-        Some(patch),
-    )
-    .await;
+    let lan = json!(["http://grafana.lan/cb"]);
+    let path = "/api/v2/oidc/clients/grafana";
+    let refused = json!({ "redirect_uris": lan });
+    let (status, e) = send(&app, &admin, "PATCH", path, Some(refused)).await;
     assert_eq!(status, 400);
-    assert!(
-        e["error"]["message"].as_str().unwrap().contains("loopback"),
-        "{e}"
-    );
-    let patch = json!({"redirect_uris": ["http://grafana.lan/cb"], "allow_http": true});
-    let (status, c) = send(
-        &app,
-        &admin,
-        "PATCH",
-        "/api/v2/oidc/clients/grafana",
-        Some(patch),
-    )
-    .await;
+    let message = e["error"]["message"].as_str().unwrap();
+    assert!(message.contains("loopback"), "{e}");
+    let allowed = json!({ "redirect_uris": lan, "allow_http": true });
+    let (status, c) = send(&app, &admin, "PATCH", path, Some(allowed)).await;
     assert_eq!(status, 200, "{c}");
     assert_eq!(
         c["client"]["redirect_uris"],
