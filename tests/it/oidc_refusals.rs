@@ -366,3 +366,47 @@ async fn revocation_ends_a_refresh_token_and_its_access_tokens() {
     assert_eq!(r.status(), 401);
     app.stop().await;
 }
+
+#[tokio::test]
+async fn a_lock_on_one_instance_ends_tokens_on_another_at_once() {
+    let first = provider().await;
+    let secret = register(&first, "grafana", false, None).await.unwrap();
+    let browser = first.signed_in("frank", 4).await;
+    let (code, verifier) = code_for(&first, &browser, "grafana", Some(secret.clone())).await;
+    let (_, t) = exchange(&first, "grafana", &secret, &code, &verifier).await;
+    let access = t["access_token"].as_str().unwrap();
+
+    // A second instance on the same database and key answers for the same token.
+    let url = first.core.config.database_url.clone();
+    let key = std::fs::read_to_string(first.data_dir.path().join("secret.key")).unwrap();
+    let second = TestApp::spawn_with(|c| {
+        c.database_url = url;
+        c.secret_key = Some(secrecy::SecretString::from(key.trim().to_string()));
+    })
+    .await;
+    let (status, claims) = userinfo_raw(&second, access).await;
+    assert_eq!(status, 200, "{claims}");
+
+    // Locked through the second instance: the first refuses the very next request.
+    let frank = second.core.user_by_name("frank").await.unwrap();
+    let lock = EditUser {
+        locked: Some(true),
+        ..Default::default()
+    };
+    second
+        .core
+        .edit_user(frank.id, lock, &Acting::cli())
+        .await
+        .unwrap();
+    assert_eq!(userinfo_raw(&first, access).await.0, 401);
+    let r = refresh(
+        &first,
+        "grafana",
+        &secret,
+        t["refresh_token"].as_str().unwrap(),
+    )
+    .await;
+    assert_eq!(r.1["error"], "invalid_grant");
+    second.stop().await;
+    first.stop().await;
+}
