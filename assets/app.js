@@ -244,6 +244,7 @@
         } else if (then === 'two-factor') {
           showTwoFactor(res.body || {});
         } else if (then === 'secret') {
+          say(status, form.getAttribute('data-done') || 'Saved.', true);
           showSecret(res.body || {});
         } else if (then === 'reload') {
           // data-done survives the reload: the page says it once it is back ({name} = the field).

@@ -129,3 +129,46 @@ async fn a_relying_party_signs_a_person_in_with_a_plex_pin_in_a_real_browser() {
     browser.screenshot("oidc-plex-back-at-relying-party").await;
     browser.close().await;
 }
+
+#[tokio::test]
+async fn the_admin_registers_an_app_on_the_settings_page_and_sees_its_secret_once() {
+    let app = crate::oidc::provider().await;
+    app.add_user("root", 0).await;
+    let browser = Browser::start().await;
+    browser
+        .goto(&app.url("/login?rd=%2Fsettings%2Fsso%2Fopenid-connect"))
+        .await;
+    browser.fill("input[name=username]", "root").await;
+    browser.fill("input[name=password]", PASSWORD).await;
+    browser.click("button[type=submit]").await;
+    browser.wait_for_text("Register an app").await;
+    browser.fill("#oidc-id", "grafana").await;
+    browser
+        .fill(
+            "#oidc-uris",
+            "https://grafana.example.com/login/generic_oauth",
+        )
+        .await;
+    browser.click("#oidc-add-button").await;
+    browser.wait_for_text("Client secret for grafana").await;
+    browser.screenshot("oidc-settings-secret-shown-once").await;
+    let secret = browser.find("#secret-value").await.text().await.unwrap();
+    let client = app
+        .core
+        .store
+        .oidc_client("grafana")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(client.max_group, 4);
+    assert_eq!(
+        client.secret_hash.as_deref(),
+        Some(usher::oidc::hash_value(&secret).as_str()),
+        "the page showed the secret whose hash is stored"
+    );
+    // Back on the page: listed, and the secret is not shown again.
+    browser.goto(&app.url("/settings/sso/openid-connect")).await;
+    let text = browser.wait_for_text("grafana").await;
+    assert!(!text.contains(&secret));
+    browser.close().await;
+}
