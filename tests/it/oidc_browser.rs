@@ -151,6 +151,7 @@ async fn the_admin_registers_an_app_on_the_settings_page_and_sees_its_secret_onc
         .await;
     browser.click("#oidc-add-button").await;
     browser.wait_for_text("Client secret for grafana").await;
+    browser.wait_for_text("Registered:").await;
     browser.screenshot("oidc-settings-secret-shown-once").await;
     let secret = browser.find("#secret-value").await.text().await.unwrap();
     let client = app
