@@ -131,16 +131,31 @@ impl Store {
         tokens: &[NewToken],
         at: i64,
     ) -> Result<bool, StoreError> {
+        let spend = "UPDATE oidc_codes SET used_at = $1, grant_id = $2 \
+                     WHERE code_hash = $3 AND used_at IS NULL";
+        self.spend_and_store(spend, code_hash, grant_id, grant, tokens, at)
+            .await
+    }
+
+    /// Runs `spend` (binds: time, grant id, hash) and, when it changed a row, stores `tokens`
+    /// in the same transaction. PostgreSQL: a concurrent spend waits on the row, then finds it
+    /// spent; SQLite: the write lock orders them.
+    async fn spend_and_store(
+        &self,
+        spend: &str,
+        hash: &str,
+        grant_id: &str,
+        grant: &Grant,
+        tokens: &[NewToken],
+        at: i64,
+    ) -> Result<bool, StoreError> {
         let mut tx = self.begin_write().await?;
-        // PostgreSQL: a concurrent spend waits on the row and then finds it spent.
-        let spent = sqlx::query(
-            "UPDATE oidc_codes SET used_at = $1, grant_id = $2 WHERE code_hash = $3 AND used_at IS NULL",
-        )
-        .bind(at)
-        .bind(grant_id)
-        .bind(code_hash)
-        .execute(&mut *tx)
-        .await?;
+        let spent = sqlx::query(spend)
+            .bind(at)
+            .bind(grant_id)
+            .bind(hash)
+            .execute(&mut *tx)
+            .await?;
         if spent.rows_affected() == 0 {
             return Ok(false);
         }
@@ -233,20 +248,10 @@ impl Store {
         tokens: &[NewToken],
         at: i64,
     ) -> Result<bool, StoreError> {
-        let mut tx = self.begin_write().await?;
-        let spent = sqlx::query(
-            "UPDATE oidc_tokens SET used_at = $1 WHERE token_hash = $2 AND kind = 'refresh' AND used_at IS NULL",
-        )
-        .bind(at)
-        .bind(token_hash)
-        .execute(&mut *tx)
-        .await?;
-        if spent.rows_affected() == 0 {
-            return Ok(false);
-        }
-        insert_tokens(&mut tx, grant_id, grant, tokens, at).await?;
-        tx.commit().await?;
-        Ok(true)
+        let spend = "UPDATE oidc_tokens SET used_at = $1 \
+                     WHERE grant_id = $2 AND token_hash = $3 AND kind = 'refresh' AND used_at IS NULL";
+        self.spend_and_store(spend, token_hash, grant_id, grant, tokens, at)
+            .await
     }
 
     /// Deletes every token of a grant (reuse of a code or a rotated refresh token, revocation).
