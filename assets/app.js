@@ -68,6 +68,9 @@
     if (type === 'json') {
       try { return JSON.parse(raw); } catch (e) { return raw; }
     }
+    if (type === 'lines') {
+      return raw.split('\n').map(function (l) { return l.trim(); }).filter(function (l) { return l !== ''; });
+    }
     return raw;
   }
 
@@ -143,6 +146,30 @@
     }
   }
 
+  // A client secret the server shows once (OpenID Connect clients): into #secret-box.
+  function showSecret(body, clientId) {
+    var box = document.getElementById('secret-box');
+    if (!box) { window.location.reload(); return; }
+    var value = document.getElementById('secret-value');
+    value.textContent = body.client_secret || '(a public client has no secret)';
+    document.getElementById('secret-for').textContent = (body.client && body.client.id) || clientId || '';
+    box.hidden = false;
+    box.scrollIntoView({ block: 'nearest' });
+  }
+
+  // <button data-copy="text">: puts the text on the clipboard.
+  document.querySelectorAll('button[data-copy]').forEach(function (button) {
+    button.addEventListener('click', function () {
+      var text = button.getAttribute('data-copy');
+      if (text === '#secret-value') text = document.getElementById('secret-value').textContent;
+      navigator.clipboard.writeText(text).then(function () {
+        button.textContent = 'Copied';
+      }, function () {
+        say(pageStatus(), 'Copying is not allowed here: select the text and copy it by hand.', false);
+      });
+    });
+  });
+
   // <form data-api="PATCH /api/v2/settings" [data-changed-only] [data-then="reload|stay|/url"]>
   document.querySelectorAll('form[data-api]').forEach(function (form) {
     form.addEventListener('submit', function (event) {
@@ -216,6 +243,9 @@
             : (form.getAttribute('data-done') || 'Saved.'), true);
         } else if (then === 'two-factor') {
           showTwoFactor(res.body || {});
+        } else if (then === 'secret') {
+          say(status, form.getAttribute('data-done') || 'Saved.', true);
+          showSecret(res.body || {});
         } else if (then === 'reload') {
           // data-done survives the reload: the page says it once it is back ({name} = the field).
           var done = form.getAttribute('data-done');
@@ -244,7 +274,8 @@
         button.disabled = false;
         if (res.ok) {
           var then = button.getAttribute('data-then');
-          if (then) window.location.href = then; else window.location.reload();
+          if (then === 'secret') showSecret(res.body || {}, button.getAttribute('data-client'));
+          else if (then) window.location.href = then; else window.location.reload();
         } else {
           say(pageStatus(), errorText(res), false);
           if (pageStatus()) pageStatus().scrollIntoView({ block: 'nearest' });

@@ -46,6 +46,8 @@ pub struct Core {
     feed_behind: AtomicBool,
     /// Prometheus counters and histograms (`GET /metrics`).
     pub metrics: crate::metrics::Metrics,
+    /// The OpenID Connect signing keys as last read (src/oidc/keys.rs).
+    pub oidc_keys: crate::oidc::keys::KeyCache,
 }
 
 /// Meta key of the key check value: a known text encrypted with the instance key.
@@ -163,6 +165,7 @@ impl Core {
             tabs: ArcSwap::from_pointee(TabIndex::new(&tabs)),
             feed_behind: AtomicBool::new(false),
             metrics: crate::metrics::Metrics::new(),
+            oidc_keys: Default::default(),
         }))
     }
 
@@ -344,6 +347,7 @@ impl Core {
                         let purged = store.purge_expired_sessions().await.unwrap_or(0);
                         let _ = store.prune_changes(now - 3600).await;
                         let _ = store.prune_limits(now, now - 86_400).await;
+                        let _ = store.purge_oidc(now).await;
                         if let Err(e) = core.enforce_audit_retention().await {
                             tracing::warn!(error = %e, "removing old audit entries failed");
                         }
@@ -386,6 +390,7 @@ impl Core {
                 },
                 ChangeKind::Settings => reload = true,
                 ChangeKind::Tabs => reload_tabs = true,
+                ChangeKind::OidcKeys => self.oidc_keys.forget(),
             }
         }
         if reload {

@@ -14,6 +14,7 @@ pub mod feed;
 pub mod http;
 pub mod import;
 pub mod metrics;
+pub mod oidc;
 pub mod plex;
 pub mod proxy_config;
 pub mod settings;

@@ -15,10 +15,12 @@ mod cli {
     pub mod db;
     pub mod groups_tabs;
     pub mod import;
+    pub mod oidc;
 }
 use cli::db::DbAction;
 use cli::groups_tabs::{GroupAction, TabAction, GROUP_NUMBERS, TAB_VISIBILITY};
 use cli::import::ImportSource;
+use cli::oidc::OidcAction;
 
 /// Usher — one sign-in for Plex and everything behind your reverse proxy.
 ///
@@ -109,6 +111,14 @@ enum Command {
         store: StoreArgs,
         #[command(subcommand)]
         action: TabAction,
+    },
+    /// OpenID Connect provider: register apps (`usher oidc client add ID --redirect-uri URL`)
+    /// and rotate the signing key; see docs/oidc.md.
+    Oidc {
+        #[command(flatten)]
+        store: StoreArgs,
+        #[command(subcommand)]
+        action: OidcAction,
     },
     /// Move an install to another database: `usher db copy --to URL` (SQLite ⇄ PostgreSQL).
     Db {
@@ -372,6 +382,15 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             init_logging(&config, true);
             let core = Core::open(config).await?;
             let done = cli::groups_tabs::tab_command(&core, action).await;
+            core.store.close().await;
+            done?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Oidc { store, action } => {
+            let config = Config::load(overrides(store, &cli, None))?;
+            init_logging(&config, true);
+            let core = Core::open(config).await?;
+            let done = cli::oidc::oidc_command(&core, action).await;
             core.store.close().await;
             done?;
             Ok(ExitCode::SUCCESS)

@@ -12,7 +12,7 @@ use axum::routing::{any, delete, get, patch, post};
 use axum::Router;
 use tower_http::set_header::SetResponseHeaderLayer;
 
-use super::api::{account, admin, groups, plex, plex_admin, settings, sso, tabs, two_factor};
+use super::api::{account, admin, groups, oidc, plex, plex_admin, settings, sso, tabs, two_factor};
 use super::error::ApiError;
 use super::proxy_auth::proxy_auth;
 use super::views;
@@ -34,6 +34,30 @@ pub fn router(core: Arc<Core>) -> Router {
         .route("/api/", any(proxy_auth))
         // No layers either: refused, it answers exactly like an address Usher does not have.
         .route("/metrics", any(super::metrics::metrics));
+
+    // The OpenID Connect endpoints apps call server to server (or from a browser app, as a
+    // public client): not cross-site protected (clients authenticate themselves), never cached.
+    let oidc_api = Router::new()
+        .route(
+            "/.well-known/openid-configuration",
+            get(super::oidc::discovery),
+        )
+        .route("/oidc/jwks", get(super::oidc::jwks))
+        .route("/oidc/token", post(super::oidc::token))
+        .route(
+            "/oidc/userinfo",
+            get(super::oidc::userinfo).post(super::oidc::userinfo),
+        )
+        .route("/oidc/revoke", post(super::oidc::revoke))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("no-store"),
+        ))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ))
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES));
 
     let api = Router::new()
         .route("/api/v2/login", post(account::login))
@@ -101,6 +125,17 @@ pub fn router(core: Arc<Core>) -> Router {
         )
         .route("/api/v2/plex/servers", get(plex_admin::list_servers))
         .route("/api/v2/plex/validate", get(plex_admin::validate))
+        .route(
+            "/api/v2/oidc/clients",
+            get(oidc::list_clients).post(oidc::create_client),
+        )
+        .route(
+            "/api/v2/oidc/clients/{id}",
+            get(oidc::get_client)
+                .patch(oidc::edit_client)
+                .delete(oidc::delete_client),
+        )
+        .route("/api/v2/oidc/clients/{id}/secret", post(oidc::new_secret))
         .route("/api/v2/sso/launch", get(sso::launch))
         .route("/api/v2/sso/refresh", post(sso::refresh))
         .route("/api/v2/sso/debug", get(sso::debug))
@@ -134,6 +169,8 @@ pub fn router(core: Arc<Core>) -> Router {
         .route("/assets/plex-login.js", get(views::plex_login_script))
         .route("/assets/sso.js", get(views::sso::script))
         .route("/sso/handoff", get(views::sso::handoff))
+        .route("/oidc/authorize", get(super::oidc::authorize))
+        .route("/oidc/logout", get(super::oidc::logout))
         .layer(SetResponseHeaderLayer::if_not_present(
             header::CONTENT_SECURITY_POLICY,
             HeaderValue::from_static(views::CSP_BASE),
@@ -161,7 +198,11 @@ pub fn router(core: Arc<Core>) -> Router {
         ))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES));
 
-    proxy.merge(hardened).fallback(fallback).with_state(core)
+    proxy
+        .merge(oidc_api)
+        .merge(hardened)
+        .fallback(fallback)
+        .with_state(core)
 }
 
 async fn method_not_allowed() -> Response {

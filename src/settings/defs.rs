@@ -78,6 +78,8 @@ const TAUTULLI_SSO: &str = "System Settings / Single Sign-On / Tautulli";
 const OMBI_SSO: &str = "System Settings / Single Sign-On / Ombi";
 const OVERSEERR_SSO: &str = "System Settings / Single Sign-On / Overseerr";
 const JELLYFIN_SSO: &str = "System Settings / Single Sign-On / Jellyfin";
+/// Where the OpenID Connect provider's settings show (docs/oidc.md).
+pub const OIDC: &str = "System Settings / Single Sign-On / OpenID Connect";
 
 /// Values of `auth_type`: Usher's own accounts, both, or the backend alone.
 pub const AUTH_TYPES: &[&str] = &["local", "local_and_backend", "backend"];
@@ -587,5 +589,32 @@ pub const DEFS: &[Def] = &[
         change: Change::Admin,
         section: JELLYFIN_SSO,
         help: "Highest group number that gets Jellyfin SSO (998 = everyone signed in). Allow only the groups whose members have a Jellyfin account with the same user name and password: Jellyfin disables an account after a few wrong passwords, so Usher does not repeat a refused password for a day.",
+    },
+    Def {
+        key: "oidc.access_token_seconds",
+        kind: Kind::Int { min: 60, max: 86_400 },
+        default: "3600",
+        secret: false,
+        change: Change::Admin,
+        section: OIDC,
+        help: "How long an OpenID Connect access token works (userinfo) before the app must refresh it.",
+    },
+    Def {
+        key: "oidc.id_token_seconds",
+        kind: Kind::Int { min: 60, max: 86_400 },
+        default: "3600",
+        secret: false,
+        change: Change::Admin,
+        section: OIDC,
+        help: "How long an OpenID Connect id_token is valid; a rotated signing key stays published this long.",
+    },
+    Def {
+        key: "oidc.refresh_token_days",
+        kind: Kind::Int { min: 1, max: 365 },
+        default: "30",
+        secret: false,
+        change: Change::Admin,
+        section: OIDC,
+        help: "How long an OpenID Connect refresh token works (it also ends with the Usher session it came from).",
     },
 ];

@@ -14,7 +14,9 @@ use crate::domain::group::{is_admin, GroupId, ADMIN};
 mod defs;
 mod validate;
 
-pub use defs::{Change, Def, Kind, DEFS, INBOUND_SECRETS, SECRET_DESTINATIONS};
+pub use defs::{
+    Change, Def, Kind, DEFS, INBOUND_SECRETS, OIDC as OIDC_SECTION, SECRET_DESTINATIONS,
+};
 use validate::string_list;
 pub use validate::{
     check_cookie_domain, check_cookie_settings, parse_cidr, validate, SettingError,
@@ -130,6 +132,15 @@ pub struct Settings {
     pub auth_type: AuthType,
     pub plex: PlexSettings,
     pub two_factor: TwoFactorSettings,
+    pub oidc: OidcSettings,
+}
+
+/// `oidc.*`: lifetimes of what the OpenID Connect provider hands out.
+#[derive(Debug, Clone, Copy)]
+pub struct OidcSettings {
+    pub access_token_seconds: i64,
+    pub id_token_seconds: i64,
+    pub refresh_token_days: i64,
 }
 
 /// `two_factor.*`: who must use two-factor sign-in, and whether Plex sign-ins skip it.
@@ -249,6 +260,11 @@ impl Settings {
             two_factor: TwoFactorSettings {
                 required_up_to_group: int_of("two_factor.required_up_to_group"),
                 skip_for_plex: bool_of("two_factor.skip_for_plex"),
+            },
+            oidc: OidcSettings {
+                access_token_seconds: int_of("oidc.access_token_seconds"),
+                id_token_seconds: int_of("oidc.id_token_seconds"),
+                refresh_token_days: int_of("oidc.refresh_token_days"),
             },
             values,
             explicit,

@@ -18,6 +18,8 @@ pub enum ChangeKind {
     Settings,
     /// Tabs (subject: `*`): reload the tab-name index of proxy auth.
     Tabs,
+    /// OpenID Connect signing keys (subject: `*`): reload them (a key was made or rotated).
+    OidcKeys,
 }
 
 impl ChangeKind {
@@ -27,6 +29,7 @@ impl ChangeKind {
             ChangeKind::Session => "session",
             ChangeKind::Settings => "settings",
             ChangeKind::Tabs => "tabs",
+            ChangeKind::OidcKeys => "oidc_keys",
         }
     }
 
@@ -36,6 +39,7 @@ impl ChangeKind {
             "session" => ChangeKind::Session,
             "settings" => ChangeKind::Settings,
             "tabs" => ChangeKind::Tabs,
+            "oidc_keys" => ChangeKind::OidcKeys,
             _ => return None,
         })
     }

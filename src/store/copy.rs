@@ -58,6 +58,11 @@ pub const TABLES: &[Table] = &[
     Table::new("two_factor_recovery"),
     Table::new("rate_windows"),
     Table::new("used_plex_pins"),
+    Table::new("oidc_clients"),
+    Table::new("oidc_subjects"),
+    Table::new("oidc_keys"),
+    Table::new("oidc_codes"),
+    Table::new("oidc_tokens"),
     Table::new("audit_log"),
     Table::new("changes"),
 ];

@@ -12,6 +12,7 @@ mod config;
 mod db;
 mod groups_tabs;
 mod help;
+mod oidc;
 mod serve;
 
 use std::fs::{self, File};

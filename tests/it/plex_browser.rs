@@ -23,17 +23,20 @@ pub(crate) async fn popup_of(
     }
 }
 
-#[tokio::test]
-async fn sign_in_with_plex_popup_in_a_real_browser() {
-    let p = PlexApp::start().await;
-    let browser = Browser::start().await;
-    browser.goto(&p.app.url("/login?rd=%2F")).await;
+/// On the sign-in page: Sign in with Plex, approve as `account` on the (fake) plex.tv page in
+/// the popup, and back to the page, which moves on by itself. Screenshots named `label-…`.
+pub(crate) async fn approve_in_plex_popup(
+    browser: &Browser,
+    p: &PlexApp,
+    account: i64,
+    label: &str,
+) {
     let main = browser.client().window().await.expect("main window");
     browser.wait_for_text("Sign in with Plex").await;
-    browser.screenshot("plex-login-page").await;
+    browser.screenshot(&format!("{label}-login-page")).await;
     browser.click("#plex-signin").await;
 
-    let popup = popup_of(&browser, &main).await;
+    let popup = popup_of(browser, &main).await;
     browser
         .client()
         .switch_to_window(popup)
@@ -43,9 +46,11 @@ async fn sign_in_with_plex_popup_in_a_real_browser() {
         .wait_for_url(|u| u.starts_with(&p.fake.auth_url()))
         .await;
     browser.wait_for_text("Usher").await;
-    browser.screenshot("plex-popup-auth-page").await;
     browser
-        .click(&format!("button[data-account=\"{FRIEND_A}\"]"))
+        .screenshot(&format!("{label}-popup-auth-page"))
+        .await;
+    browser
+        .click(&format!("button[data-account=\"{account}\"]"))
         .await;
 
     // The fake plex.tv page closes the popup; the sign-in page, polling Usher, moves on.
@@ -54,6 +59,14 @@ async fn sign_in_with_plex_popup_in_a_real_browser() {
         .switch_to_window(main)
         .await
         .expect("back to the page");
+}
+
+#[tokio::test]
+async fn sign_in_with_plex_popup_in_a_real_browser() {
+    let p = PlexApp::start().await;
+    let browser = Browser::start().await;
+    browser.goto(&p.app.url("/login?rd=%2F")).await;
+    approve_in_plex_popup(&browser, &p, FRIEND_A, "plex").await;
     let home = p.app.url("/");
     browser.wait_for_url(|u| u == home).await;
     browser.wait_for_text("Signed in as friendly").await;

@@ -20,6 +20,7 @@ const PAGES: &[&str] = &[
     "/settings/sso/ombi",
     "/settings/sso/overseerr",
     "/settings/sso/jellyfin",
+    "/settings/sso/openid-connect",
     "/users",
     "/groups",
     "/tabs",

@@ -3,6 +3,7 @@
 pub mod account;
 pub mod admin;
 pub mod groups;
+pub mod oidc;
 pub mod plex;
 pub mod plex_admin;
 pub mod settings;

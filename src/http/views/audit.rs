@@ -68,6 +68,8 @@ const ACTIONS: &[&str] = &[
     "group",
     "tab",
     "settings.update",
+    "oidc_client",
+    "oidc.key_rotate",
 ];
 
 fn person(id: Option<i64>, name: &Option<String>) -> Option<String> {

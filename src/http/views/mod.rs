@@ -157,6 +157,9 @@ pub struct ReturnTo {
     rd: Option<String>,
     #[serde(rename = "return")]
     ret: Option<String>,
+    /// Show the form even to someone signed in: an app asked for a fresh sign-in
+    /// (OpenID Connect `prompt=login` / `max_age`).
+    fresh: Option<String>,
 }
 
 /// `GET /login`.
@@ -168,7 +171,11 @@ pub async fn login_page(
     let (parts, _) = req.into_parts();
     let rd = q.rd.or(q.ret).unwrap_or_default();
     let settings = core.settings();
-    if let Some(me) = session_of(&parts, &core).await.filter(|s| !s.view.locked) {
+    let signed_in = match q.fresh {
+        Some(_) => None,
+        None => session_of(&parts, &core).await.filter(|s| !s.view.locked),
+    };
+    if let Some(me) = signed_in {
         if layout::must_enrol(&me.view, &settings) {
             return Redirect::to(crate::auth::two_factor::ENROL_PAGE).into_response();
         }

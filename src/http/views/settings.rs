@@ -105,6 +105,14 @@ pub const SECTIONS: &[Section] = &[
         test_app: Some("jellyfin"),
         intro: "Jellyfin accounts must have the same user name and password as in Usher. Jellyfin must be served from Usher's own host (a subdirectory such as /jellyfin/), because it reads the sign-in from the browser's storage for that origin.",
     },
+    Section {
+        slug: "sso/openid-connect",
+        group: "Single Sign-On",
+        title: "OpenID Connect",
+        section: crate::settings::OIDC_SECTION,
+        test_app: None,
+        intro: "Usher is an OpenID Connect provider: apps that sign people in with OIDC (Grafana, Immich, Nextcloud, Portainer, Audiobookshelf, oauth2-proxy, …) use the same Usher sign-in. Register each app as a client with `usher oidc client add` (see docs/oidc.md); the provider answers only when public_url is set.",
+    },
 ];
 
 /// The name a setting has on the page (the key is shown beside it, for the CLI and API).
@@ -122,6 +130,9 @@ pub fn label(key: &str) -> String {
         "login.max_failures_per_ip" => "Failed sign-ins per address before a pause",
         "login.throttle_seconds" => "Pause after too many failures (seconds)",
         "proxy.rules" => "Proxy rules",
+        "oidc.access_token_seconds" => "Access token lifetime (seconds)",
+        "oidc.id_token_seconds" => "ID token lifetime (seconds)",
+        "oidc.refresh_token_days" => "Refresh token lifetime (days)",
         "auth_type" => "Authentication type",
         "auth_backend" => "Authentication backend",
         "plex.token" => "Plex token",
@@ -375,6 +386,36 @@ struct SettingsPage {
     all_locked: bool,
     /// The viewer may use the SSO Test button (the Admin: it sends the stored secrets).
     may_test: bool,
+    /// The OpenID Connect page's list of clients.
+    oidc: Option<OidcPanel>,
+}
+
+/// The registered OpenID Connect clients and the addresses apps are configured with.
+struct OidcPanel {
+    issuer: Option<String>,
+    discovery: Option<String>,
+    clients: Vec<crate::store::OidcClient>,
+    /// Only the Admin registers clients (`FullAdmin` on the API).
+    may_edit: bool,
+}
+
+async fn oidc_panel(core: &Core, settings: &Settings, viewer: GroupId) -> Option<OidcPanel> {
+    let issuer = crate::http::oidc::issuer(settings);
+    let clients = match core.store.oidc_clients().await {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::error!(error = %e, "listing OpenID Connect clients failed");
+            Vec::new()
+        }
+    };
+    Some(OidcPanel {
+        discovery: issuer
+            .as_ref()
+            .map(|i| format!("{i}/.well-known/openid-configuration")),
+        issuer,
+        clients,
+        may_edit: viewer == ADMIN,
+    })
 }
 
 /// `GET /settings`: the first section.
@@ -415,6 +456,10 @@ pub async fn settings_page(
         .collect();
     let viewer = me.view.group_id;
     let fields = fields(&settings, section.section, viewer);
+    let oidc = match section.section == crate::settings::OIDC_SECTION {
+        true => oidc_panel(&core, &settings, viewer).await,
+        false => None,
+    };
     page(
         StatusCode::OK,
         SettingsPage {
@@ -425,6 +470,7 @@ pub async fn settings_page(
             all_locked: fields.iter().all(|f| f.locked),
             may_test: viewer == ADMIN,
             fields,
+            oidc,
         },
     )
 }

@@ -38,9 +38,13 @@ pub async fn handoff(
 }
 
 /// Where a sign-in should send the browser: through the hand-over page when SSO left items for
-/// this origin's localStorage, else straight to `target`.
+/// this origin's localStorage, or when the target is an OpenID Connect authorization request
+/// (it ends at an app's redirect URI, and the sign-in form's redirects may not leave Usher's
+/// origin: CSP `form-action 'self'`; the hand-over page continues by script instead), else
+/// straight to `target`.
 pub async fn after_sign_in(core: &Core, signed_in: &SignedIn, target: String) -> String {
-    if core.sso_storage(&signed_in.token.hash()).await.is_empty() {
+    let oidc = target.starts_with("/oidc/authorize?");
+    if !oidc && core.sso_storage(&signed_in.token.hash()).await.is_empty() {
         return target;
     }
     let mut url = url::Url::parse("http://usher.invalid/sso/handoff").expect("static URL");

@@ -150,6 +150,12 @@ impl TestApp {
         c
     }
 
+    /// GET a path, returning the body as text (a page).
+    pub async fn get_text(&self, client: &Client, path: &str) -> String {
+        let r = client.get(self.url(path)).send().await.expect("request");
+        r.text().await.expect("body")
+    }
+
     /// GET a path, returning status and JSON body (Null when not JSON).
     pub async fn get_json(&self, client: &Client, path: &str) -> (u16, Value) {
         let r = client.get(self.url(path)).send().await.expect("request");
