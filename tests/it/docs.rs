@@ -275,3 +275,102 @@ fn security_notes_name_only_tests_that_exist() {
         "the weaknesses table names its tests ({checked} found)"
     );
 }
+
+/// The `usher oidc client add …` commands of docs/examples/oidc/, each as one line of words
+/// (backslash continuations joined, comments and `< file` redirections dropped).
+fn client_add_commands(text: &str) -> Vec<Vec<String>> {
+    let joined = text.replace("\\\n", " ");
+    joined
+        .lines()
+        .map(str::trim)
+        .filter(|l| l.starts_with("usher oidc client add "))
+        .map(|l| {
+            let l = l.split(" #").next().unwrap();
+            let l = l.split(" < ").next().unwrap();
+            words(l).into_iter().skip(1).collect()
+        })
+        .collect()
+}
+
+/// docs/oidc.md and its examples: every registration command a reader pastes is one Usher
+/// accepts, and every Usher address in them is the issuer, the discovery URL or an endpoint the
+/// discovery document announces (for `public_url` = https://usher.example.com).
+#[tokio::test]
+async fn oidc_examples_register_as_printed_and_name_only_announced_endpoints() {
+    use crate::cli::{run_with, usher};
+    let dir = Path::new(ROOT).join("docs/examples/oidc");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.sort();
+    files.push(Path::new(ROOT).join("docs/oidc.md"));
+
+    let mut registered = 0;
+    for file in &files {
+        for args in client_add_commands(&std::fs::read_to_string(file).unwrap()) {
+            let data = tempfile::tempdir().unwrap();
+            let mut args: Vec<&str> = args.iter().map(String::as_str).collect();
+            args.extend(["--data-dir", data.path().to_str().unwrap()]);
+            let stdin = args
+                .contains(&"--secret-stdin")
+                .then_some("a-secret-chosen-by-the-admin-0123456789abcdef\n");
+            let run = run_with(usher(&args), stdin);
+            assert!(
+                run.success,
+                "{}: usher {args:?}: {}",
+                file.display(),
+                run.stderr
+            );
+            registered += 1;
+        }
+    }
+    assert!(registered >= 7, "one registration per app: {registered}");
+
+    let app = TestApp::spawn().await;
+    let issuer = "https://usher.example.com";
+    let patch = serde_json::json!({ "public_url": issuer });
+    app.core
+        .update_settings(
+            patch.as_object().unwrap(),
+            &usher::auth::accounts::Acting::cli(),
+        )
+        .await
+        .expect("settings saved")
+        .expect("public_url accepted");
+    let discovery: Value = reqwest::get(app.url("/.well-known/openid-configuration"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(discovery["issuer"], issuer);
+    let mut known = vec![
+        issuer.to_string(),
+        format!("{issuer}/"),
+        format!("{issuer}/.well-known/openid-configuration"),
+    ];
+    for (key, value) in discovery.as_object().unwrap() {
+        if key.ends_with("_endpoint") || key == "jwks_uri" {
+            known.push(value.as_str().unwrap().to_string());
+        }
+    }
+    let mut seen = 0;
+    for file in &files {
+        let text = std::fs::read_to_string(file).unwrap();
+        for (at, _) in text.match_indices(issuer) {
+            let url: String = text[at..]
+                .chars()
+                .take_while(|c| !c.is_whitespace() && !"\"'`)<>,]|;".contains(*c))
+                .collect();
+            let url = url.split(['?', '#']).next().unwrap().trim_end_matches('.');
+            assert!(
+                known.iter().any(|k| k == url),
+                "{}: {url} is not announced by discovery ({known:?})",
+                file.display()
+            );
+            seen += 1;
+        }
+    }
+    assert!(seen >= 10, "the examples name Usher's addresses: {seen}");
+}
