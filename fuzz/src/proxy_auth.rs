@@ -1,16 +1,18 @@
 //! Target `proxy_auth`: the whole proxy-auth answer through the real router (the lib's
 //! `http::router::router` over a `Core` on SQLite in a temp dir), fed with tower's `oneshot`:
 //! path and query, Cookie headers, `X-Forwarded-*`, `X-Forwarded-For`/`X-Real-IP` and the socket
-//! peer, with the documented `proxy.rules` example in force.
+//! peer; without `proxy.rules`, or with the documented example when the input has a line
+//! `rules: on`.
 //!
 //! Invariant, not only "no panic": an answer names somebody (a non-empty `X-Organizr-*` or
 //! `Remote-*` header) only with status 200, only as alice or kid, and only when a Cookie header
-//! of the request holds that person's valid session token. alice's revoked session names
-//! nobody. The oracle reads the raw Cookie bytes, not Usher's cookie parser.
+//! of the request holds that person's valid session token as `usher_session`. alice's revoked
+//! session names nobody. The oracle reads the raw Cookie bytes, not Usher's cookie parser.
 //!
 //! Input, one line each: first `METHOD URI` (or a URI alone: GET); `peer: IP` sets the socket
-//! peer (default 127.0.0.1, a trusted proxy); any other `name: value` line is a request header,
-//! in which `$ALICE`, `$KID` and `$REVOKED` stand for the session tokens.
+//! peer (default 127.0.0.1, a trusted proxy); `rules: on` picks the settings with rules; any
+//! other `name: value` line is a request header, in which `$ALICE`, `$KID` and `$REVOKED` stand
+//! for the session tokens.
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, OnceLock};
@@ -37,8 +39,8 @@ const IDENTITY: [&str; 7] = [
     "remote-name",
 ];
 
-/// The database made before the fork, and the tokens of its sessions.
-struct Prepared {
+/// One database made before the fork (settings, people, sessions) and its session tokens.
+struct World {
     config: Config,
     /// People with a valid session: (name, token).
     people: [(&'static str, String); 2],
@@ -46,28 +48,39 @@ struct Prepared {
     _dir: tempfile::TempDir,
 }
 
-/// What one AFL child serves with (made on its first input).
+/// What one AFL child serves with (made on its first input): a router per world.
 struct Child {
     rt: tokio::runtime::Runtime,
-    router: Router,
+    routers: [Router; 2],
 }
 
-static PREPARED: OnceLock<Prepared> = OnceLock::new();
+/// Without `proxy.rules`, and with the documented example (`rules: on` in the input).
+static WORLDS: OnceLock<[World; 2]> = OnceLock::new();
 
-/// Makes the database, the people and their sessions, then closes it all (no thread or socket
+fn worlds() -> &'static [World; 2] {
+    WORLDS.get_or_init(|| {
+        let rt = crate::runtime();
+        [rt.block_on(setup(false)), rt.block_on(setup(true))]
+    })
+}
+
+/// Makes the databases, the people and their sessions, then closes it all (no thread or socket
 /// may cross the fork).
 pub fn prepare() {
-    PREPARED.get_or_init(|| crate::runtime().block_on(setup()));
+    worlds();
 }
 
-async fn setup() -> Prepared {
+async fn setup(with_rules: bool) -> World {
     let dir = tempfile::tempdir().expect("temp dir");
     let config = Config::for_data_dir(dir.path());
     let core = Core::open(config.clone()).await.expect("Usher opens");
-    let rules: Value = serde_json::from_str(include_str!("../../docs/examples/proxy-rules.json"))
-        .expect("the documented rules are JSON");
     let mut patch = Map::new();
-    patch.insert("proxy.rules".into(), rules);
+    if with_rules {
+        let rules: Value =
+            serde_json::from_str(include_str!("../../docs/examples/proxy-rules.json"))
+                .expect("the documented rules are JSON");
+        patch.insert("proxy.rules".into(), rules);
+    }
     patch.insert("public_url".into(), json!("https://usher.example.com"));
     patch.insert("cookie_domain".into(), json!("example.com"));
     patch.insert("allowed_redirect_hosts".into(), json!(["media.home.lan"]));
@@ -115,7 +128,7 @@ async fn setup() -> Prepared {
         .expect("revoked");
     core.store.close().await;
     let [alice, kid] = <[String; 2]>::try_from(tokens).expect("two tokens");
-    Prepared {
+    World {
         config,
         people: [("alice", alice), ("kid", kid)],
         revoked: old.token.expose().to_string(),
@@ -123,22 +136,25 @@ async fn setup() -> Prepared {
     }
 }
 
-fn child(prepared: &Prepared) -> &'static Child {
+fn child() -> &'static Child {
     static CHILD: OnceLock<Child> = OnceLock::new();
     CHILD.get_or_init(|| {
         let rt = crate::runtime();
-        let core: Arc<Core> = rt
-            .block_on(Core::open(prepared.config.clone()))
-            .expect("Usher opens");
-        let router = usher::http::router::router(core);
-        Child { rt, router }
+        let routers = worlds().each_ref().map(|w| {
+            let core: Arc<Core> = rt
+                .block_on(Core::open(w.config.clone()))
+                .expect("Usher opens");
+            usher::http::router::router(core)
+        });
+        Child { rt, routers }
     })
 }
 
 /// One request, and the invariant on its answer.
 pub fn run(data: &[u8]) {
-    let prepared = PREPARED.get_or_init(|| crate::runtime().block_on(setup()));
-    let Some(request) = request(data, prepared) else {
+    let rules = crate::lines(data).any(|l| l == b"rules: on");
+    let world = &worlds()[usize::from(rules)];
+    let Some(request) = request(data, world) else {
         return;
     };
     let cookies: Vec<Vec<u8>> = request
@@ -147,14 +163,32 @@ pub fn run(data: &[u8]) {
         .iter()
         .map(|v| v.as_bytes().to_vec())
         .collect();
-    let c = child(prepared);
+    if show() {
+        eprintln!(
+            "{} {} {:?}",
+            request.method(),
+            request.uri(),
+            request.headers()
+        );
+    }
+    let c = child();
+    let router = c.routers[usize::from(rules)].clone();
     let response =
-        c.rt.block_on(c.router.clone().oneshot(request))
+        c.rt.block_on(router.oneshot(request))
             .expect("the router is infallible");
-    check(&response, &cookies, prepared);
+    if show() {
+        eprintln!("{} {:?}", response.status(), response.headers());
+    }
+    check(&response, &cookies, world);
 }
 
-fn check(response: &Response<Body>, cookies: &[Vec<u8>], prepared: &Prepared) {
+/// `USHER_FUZZ_SHOW=1` prints each answer (for `scripts/fuzz repro`).
+fn show() -> bool {
+    static SHOW: OnceLock<bool> = OnceLock::new();
+    *SHOW.get_or_init(|| std::env::var_os("USHER_FUZZ_SHOW").is_some())
+}
+
+fn check(response: &Response<Body>, cookies: &[Vec<u8>], world: &World) {
     let h = response.headers();
     let named = IDENTITY
         .iter()
@@ -164,7 +198,7 @@ fn check(response: &Response<Body>, cookies: &[Vec<u8>], prepared: &Prepared) {
     }
     assert_eq!(response.status(), 200, "identity on a refusal: {h:?}");
     let user = h.get("x-organizr-user").map(HeaderValue::as_bytes);
-    let Some((_, token)) = prepared
+    let Some((_, token)) = world
         .people
         .iter()
         .find(|(name, _)| Some(name.as_bytes()) == user)
@@ -172,18 +206,25 @@ fn check(response: &Response<Body>, cookies: &[Vec<u8>], prepared: &Prepared) {
         panic!("an identity nobody has a session for: {h:?}");
     };
     assert!(
-        cookies.iter().any(|c| contains(c, token.as_bytes())),
+        cookies.iter().any(|c| holds_session(c, token.as_bytes())),
         "a pass with identity {user:?} for a request without their session token: {h:?}"
     );
     assert_eq!(h.get("remote-user"), h.get("x-organizr-user"));
 }
 
-fn contains(haystack: &[u8], needle: &[u8]) -> bool {
-    haystack.windows(needle.len()).any(|w| w == needle)
+/// Whether a Cookie header carries `usher_session=TOKEN` as one of its `;`-separated pairs
+/// (RFC 6265 section 5.4; white space around names and values does not count).
+fn holds_session(cookie: &[u8], token: &[u8]) -> bool {
+    cookie.split(|b| *b == b';').any(|pair| {
+        let Some(eq) = pair.iter().position(|b| *b == b'=') else {
+            return false;
+        };
+        pair[..eq].trim_ascii() == b"usher_session" && pair[eq + 1..].trim_ascii() == token
+    })
 }
 
 /// The request an input describes; `None` when it is not one an HTTP server could receive.
-fn request(data: &[u8], prepared: &Prepared) -> Option<Request<Body>> {
+fn request(data: &[u8], world: &World) -> Option<Request<Body>> {
     let mut lines = crate::lines(data);
     let first = lines.next()?;
     let (method, uri) = match first.iter().position(|b| *b == b' ') {
@@ -205,13 +246,16 @@ fn request(data: &[u8], prepared: &Prepared) -> Option<Request<Body>> {
             continue;
         };
         let (name, value) = (line[..colon].trim_ascii(), line[colon + 1..].trim_ascii());
+        if name == b"rules" {
+            continue; // chose the world in `run`
+        }
         if name.eq_ignore_ascii_case(b"peer") {
             if let Some(ip) = std::str::from_utf8(value).ok().and_then(|v| v.parse().ok()) {
                 peer = SocketAddr::new(ip, 40000);
             }
             continue;
         }
-        let value = substitute(value, prepared);
+        let value = substitute(value, world);
         if let (Ok(name), Ok(value)) = (
             HeaderName::from_bytes(name),
             HeaderValue::from_bytes(&value),
@@ -224,11 +268,11 @@ fn request(data: &[u8], prepared: &Prepared) -> Option<Request<Body>> {
 }
 
 /// `$ALICE`, `$KID` and `$REVOKED` replaced by the tokens.
-fn substitute(value: &[u8], prepared: &Prepared) -> Vec<u8> {
+fn substitute(value: &[u8], world: &World) -> Vec<u8> {
     let names: [(&[u8], &str); 3] = [
-        (b"$ALICE", &prepared.people[0].1),
-        (b"$KID", &prepared.people[1].1),
-        (b"$REVOKED", &prepared.revoked),
+        (b"$ALICE", &world.people[0].1),
+        (b"$KID", &world.people[1].1),
+        (b"$REVOKED", &world.revoked),
     ];
     let mut out = Vec::with_capacity(value.len());
     let mut rest = value;

@@ -1,14 +1,14 @@
 //! Target `sso`: the answers of Tautulli, Ombi, Overseerr and Jellyfin as the real SSO modules read
-//! them from a fake app, and the `Set-Cookie` Usher then writes (`http::cookies::app_cookie`).
-//! Invariants: no panic; every cookie an answer leads to keeps the name, value, path and domain
-//! Usher planned, with nothing an answer smuggled in (a `;` in a token would add attributes);
-//! lifetimes fit the clock arithmetic done with them.
+//! them from a fake app (through `sso::run`, as a sign-in does), and the `Set-Cookie` Usher then
+//! writes (`http::cookies::app_cookie`). Invariants: no panic; every cookie an answer leads to
+//! keeps the name, value, path and domain Usher planned, with nothing an answer smuggled in (a
+//! `;` in a token would add attributes); lifetimes fit the clock arithmetic done with them.
 //!
 //! Input: line 1 is `APP WAY`, APP one of `tautulli`, `ombi`, `overseerr`, `jellyfin`, WAY one of
 //! `password`, `plex` (the person signed in with it) or `check` (the admin's Test); the rest
 //! is the app's answers in the order asked (see `upstream`).
 
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use secrecy::{ExposeSecret, SecretString};
@@ -18,7 +18,7 @@ use usher::sso::jellyfin::Jellyfin;
 use usher::sso::ombi::Ombi;
 use usher::sso::overseerr::Overseerr;
 use usher::sso::tautulli::Tautulli;
-use usher::sso::{CookiePlan, Fallback, Grant, Identity, SsoApp};
+use usher::sso::{run as sign_in_everywhere, CookiePlan, Fallback, Grant, Identity, SsoApp};
 
 use crate::upstream::Fake;
 
@@ -26,7 +26,7 @@ const COOKIE_DOMAIN: &str = "example.com";
 
 struct Child {
     fake: Fake,
-    apps: Vec<(&'static [u8], Box<dyn SsoApp>)>,
+    apps: Vec<(&'static [u8], Arc<dyn SsoApp>)>,
     settings: Settings,
 }
 
@@ -44,22 +44,22 @@ fn child() -> &'static Child {
                 password: SecretString::from("guest-password"),
             })
         };
-        let apps: Vec<(&'static [u8], Box<dyn SsoApp>)> = vec![
+        let apps: Vec<(&'static [u8], Arc<dyn SsoApp>)> = vec![
             (
                 b"tautulli",
-                Box::new(Tautulli::new(url, key(), Some("/tautulli"), domain(), t).expect("app")),
+                Arc::new(Tautulli::new(url, key(), Some("/tautulli"), domain(), t).expect("app")),
             ),
             (
                 b"ombi",
-                Box::new(Ombi::new(url, key(), fallback(), domain(), t).expect("app")),
+                Arc::new(Ombi::new(url, key(), fallback(), domain(), t).expect("app")),
             ),
             (
                 b"overseerr",
-                Box::new(Overseerr::new(url, key(), fallback(), domain(), t).expect("app")),
+                Arc::new(Overseerr::new(url, key(), fallback(), domain(), t).expect("app")),
             ),
             (
                 b"jellyfin",
-                Box::new(
+                Arc::new(
                     Jellyfin::new(url, Some("https://usher.example.com/jellyfin"), t).expect("app"),
                 ),
             ),
@@ -102,8 +102,15 @@ pub fn run(data: &[u8]) {
         b"plex" => identity(Some(SecretString::from("fuzz-plex-token"))),
         _ => return,
     };
-    if let Ok(grant) = c.fake.run(answers, app.sign_in(&who)) {
-        check_grant(&c.settings, &grant);
+    // Through `sso::run`, as a sign-in does (one app, its timeouts, no guard).
+    let t = Duration::from_secs(5);
+    let apps = [app.clone()];
+    let outcomes = c.fake.run(
+        answers,
+        sign_in_everywhere(&apps, Arc::new(who), t, t, None),
+    );
+    if let Some(Ok(grant)) = outcomes.first().map(|o| &o.result) {
+        check_grant(&c.settings, grant);
     }
 }
 
