@@ -115,7 +115,8 @@ pub struct Grant {
 
 /// The longest Usher keeps an app's sign-in or lets its cookie live: browsers cap cookies at
 /// 400 days anyway (RFC 6265bis), and an app's answer (a `Max-Age`, an expiry) must not push
-/// Usher's clock arithmetic out of range (fuzzing: a huge `Max-Age` panicked `app_cookie`).
+/// Usher's clock arithmetic out of range (a huge `Max-Age` panicked `app_cookie`; shown with
+/// the `sso` fuzz target).
 pub const MAX_LIFETIME_SECONDS: i64 = 400 * 86_400;
 
 impl Grant {
