@@ -230,7 +230,10 @@ mod tests {
     #[test]
     fn absurd_years_are_refused_not_overflowed() {
         // An Ombi answer the fuzzer wrote (fuzz/ target `sso`): this multiplied past i64::MAX.
-        assert_eq!(parse_utc("22222222222222026-12-31T23:59:59.1234567+00:00"), None);
+        assert_eq!(
+            parse_utc("22222222222222026-12-31T23:59:59.1234567+00:00"),
+            None
+        );
         assert_eq!(parse_utc("10000-01-01T00:00:00Z"), None);
         assert_eq!(parse_utc("-5-01-01T00:00:00Z"), None);
         assert_eq!(parse_utc("9999-12-31T23:59:59Z"), Some(253_402_300_799));
