@@ -81,9 +81,15 @@ pub fn clear_session(settings: &Settings) -> Vec<HeaderValue> {
 
 /// `Set-Cookie` for an app's cookie planned by SSO, with the attributes it will be deleted with.
 /// The value goes out as the app gave it (Overseerr's `s%3A…` must not be encoded twice); a
-/// value that is not valid header text is dropped with a log line.
+/// value that is not RFC 6265 cookie-octets is dropped with a log line: a `;` or a space from
+/// an app's answer would end the value and add attributes of the app's choosing (fuzzing found
+/// Ombi tokens going out that way).
 pub fn app_cookie(settings: &Settings, plan: &crate::sso::CookiePlan) -> Option<HeaderValue> {
     use secrecy::ExposeSecret;
+    if !plan.value.expose_secret().bytes().all(is_cookie_octet) {
+        tracing::warn!(cookie = %plan.name, "an app's cookie value is not plain cookie text; not set");
+        return None;
+    }
     let mut c = Cookie::build((plan.name.clone(), plan.value.expose_secret().to_string()))
         .http_only(plan.http_only)
         .same_site(SameSite::Lax)
@@ -100,6 +106,11 @@ pub fn app_cookie(settings: &Settings, plan: &crate::sso::CookiePlan) -> Option<
     HeaderValue::from_str(&c.to_string())
         .inspect_err(|_| tracing::warn!(cookie = %plan.name, "an app's cookie is not valid header text; not set"))
         .ok()
+}
+
+/// RFC 6265 `cookie-octet`: visible ASCII except `"`, `,`, `;` and the backslash.
+fn is_cookie_octet(b: u8) -> bool {
+    matches!(b, 0x21 | 0x23..=0x2B | 0x2D..=0x3A | 0x3C..=0x5B | 0x5D..=0x7E)
 }
 
 /// `Set-Cookie` that deletes an app's cookie: same name, domain and path as it was set with.
@@ -159,5 +170,33 @@ mod tests {
         assert!(text.contains("Max-Age=86400"));
         assert!(!text.contains("Secure"));
         assert!(!text.contains("Domain"));
+    }
+
+    #[test]
+    fn an_app_cookie_value_cannot_add_attributes() {
+        let s = Settings::default();
+        let plan = |value: &str| crate::sso::CookiePlan {
+            name: "Auth".into(),
+            value: secrecy::SecretString::from(value),
+            domain: None,
+            path: "/ombi".into(),
+            max_age: Some(60),
+            http_only: false,
+        };
+        // What an Ombi answer could make of its access_token (the fuzz target `sso` found `,`).
+        for bad in [
+            "x; Domain=evil.example; Path=/",
+            "a b",
+            "a,b",
+            "\"a\"",
+            "x\\y",
+        ] {
+            assert_eq!(app_cookie(&s, &plan(bad)), None, "{bad:?}");
+        }
+        let good = app_cookie(&s, &plan("eyJhbGciOi.eyJzdWIi.c2ln-_%3A")).expect("a JWT passes");
+        assert!(good
+            .to_str()
+            .unwrap()
+            .starts_with("Auth=eyJhbGciOi.eyJzdWIi.c2ln-_%3A; "));
     }
 }

@@ -246,6 +246,13 @@ pub(super) fn resource_to_server(device: Value) -> Option<PlexServer> {
 }
 
 /// A JSON boolean that plex.tv may send as `true`, `1` or `"1"`.
+/// A new PIN's `expiresIn`, within a day (plex.tv gives 30 minutes): a huge value from the
+/// answer panicked `SystemTime + Duration` (shown with the `plex` fuzz target).
+pub(super) fn pin_lifetime(expires_in: &Option<Value>) -> std::time::Duration {
+    const DAY: i64 = 86_400;
+    std::time::Duration::from_secs(json_int(expires_in).unwrap_or(0).clamp(0, DAY) as u64)
+}
+
 pub(super) fn json_flag(value: &Option<Value>) -> bool {
     match value {
         Some(Value::Bool(b)) => *b,

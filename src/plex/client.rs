@@ -11,7 +11,9 @@ use reqwest::{Method, StatusCode};
 use serde_json::Value;
 use url::Url;
 
-use super::answers::{encode_component, json_int, resource_to_server, root_cause, PinJson};
+use super::answers::{
+    encode_component, json_int, pin_lifetime, resource_to_server, root_cause, PinJson,
+};
 use super::xml;
 use super::{Pin, PinState, PlexAccount, PlexError, PlexFriend, PlexServer, PlexToken};
 
@@ -212,7 +214,7 @@ impl PlexClient {
         let (Some(id), Some(code)) = (json_int(&pin.id), pin.code.filter(|c| !c.is_empty())) else {
             return Err(self.unexpected(&answer, "the new PIN has no id or code".into()));
         };
-        let expires_in = Duration::from_secs(json_int(&pin.expires_in).unwrap_or(0).max(0) as u64);
+        let expires_in = pin_lifetime(&pin.expires_in);
         Ok(Pin {
             id,
             code,

@@ -1,7 +1,7 @@
 //! Unit tests of the client: parsing, error mapping, the auth-app URL.
 
 use super::*;
-use crate::plex::answers::{api_errors, json_int, resource_to_server, PinJson};
+use crate::plex::answers::{api_errors, json_int, pin_lifetime, resource_to_server, PinJson};
 
 /// spec §4.2, trimmed of fields nobody reads but keeping every type plex.tv uses.
 const USER_JSON: &str = r#"{
@@ -278,4 +278,16 @@ fn pin_and_error_bodies_parse() {
         Some(1020)
     );
     assert!(api_errors(b"\xff\xfe").is_empty());
+}
+
+#[test]
+fn pin_lifetimes_stay_within_a_day() {
+    let of = |v: serde_json::Value| pin_lifetime(&Some(v)).as_secs();
+    assert_eq!(of(serde_json::json!(1800)), 1800);
+    assert_eq!(of(serde_json::json!("1800")), 1800);
+    assert_eq!(of(serde_json::json!(-5)), 0);
+    // What the fuzz target `plex` fed create_pin: SystemTime::now() + this overflowed.
+    assert_eq!(of(serde_json::json!(i64::MAX)), 86_400);
+    assert_eq!(pin_lifetime(&None).as_secs(), 0);
+    let _ = std::time::SystemTime::now() + pin_lifetime(&Some(serde_json::json!(i64::MAX)));
 }

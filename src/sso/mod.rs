@@ -113,6 +113,24 @@ pub struct Grant {
     pub used_fallback: bool,
 }
 
+/// The longest Usher keeps an app's sign-in or lets its cookie live: browsers cap cookies at
+/// 400 days anyway (RFC 6265bis), and an app's answer (a `Max-Age`, an expiry) must not push
+/// Usher's clock arithmetic out of range (a huge `Max-Age` panicked `app_cookie`; shown with
+/// the `sso` fuzz target).
+pub const MAX_LIFETIME_SECONDS: i64 = 400 * 86_400;
+
+impl Grant {
+    /// This grant with every lifetime within `0..=MAX_LIFETIME_SECONDS`.
+    pub fn bounded(mut self) -> Grant {
+        let bound = |s: i64| s.clamp(0, MAX_LIFETIME_SECONDS);
+        self.lifetime = self.lifetime.map(bound);
+        for c in &mut self.cookies {
+            c.max_age = c.max_age.map(bound);
+        }
+        self
+    }
+}
+
 /// What a configuration check of one app found (the debug area's `url` and `api` columns).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Check {
@@ -314,7 +332,7 @@ pub async fn run(
         set.spawn(async move {
             let began = Instant::now();
             let result = match tokio::time::timeout(per_app, app.sign_in(&who)).await {
-                Ok(result) => result,
+                Ok(result) => result.map(Grant::bounded),
                 Err(_) => Err(timeout_error(app.as_ref(), per_app)),
             };
             if let Some(c) = care {
@@ -412,5 +430,69 @@ where
             Ok((attempt(fallback).await?, true))
         }
         Err(e) => Err(e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An app whose answer gave a lifetime far beyond any clock.
+    struct Forever;
+
+    impl SsoApp for Forever {
+        fn app(&self) -> &'static str {
+            "Forever"
+        }
+        fn instance(&self) -> String {
+            "http://forever".into()
+        }
+        fn timeout(&self) -> Duration {
+            Duration::from_secs(1)
+        }
+        fn lockout_window(&self) -> Duration {
+            Duration::ZERO
+        }
+        fn sign_in<'a>(&'a self, _: &'a Identity) -> SsoFuture<'a, Grant> {
+            Box::pin(async {
+                Ok(Grant {
+                    cookies: vec![CookiePlan {
+                        name: "tautulli_token_ab".into(),
+                        value: SecretString::from("t"),
+                        domain: None,
+                        path: "/".into(),
+                        max_age: Some(i64::MAX),
+                        http_only: true,
+                    }],
+                    lifetime: Some(i64::MIN),
+                    ..Grant::default()
+                })
+            })
+        }
+        fn check(&self) -> SsoFuture<'_, Check> {
+            Box::pin(async {
+                Err(SsoError::NoCredentials {
+                    app: "Forever",
+                    reason: String::new(),
+                })
+            })
+        }
+    }
+
+    #[tokio::test]
+    async fn lifetimes_from_an_answer_are_bounded() {
+        let who = Arc::new(Identity {
+            username: "alice".into(),
+            email: None,
+            password: None,
+            plex_token: None,
+            plex_id: None,
+        });
+        let apps: [Arc<dyn SsoApp>; 1] = [Arc::new(Forever)];
+        let t = Duration::from_secs(1);
+        let outcomes = run(&apps, who, t, t, None).await;
+        let grant = outcomes[0].result.as_ref().expect("signed in");
+        assert_eq!(grant.cookies[0].max_age, Some(MAX_LIFETIME_SECONDS));
+        assert_eq!(grant.lifetime, Some(0));
     }
 }

@@ -193,7 +193,14 @@ pub fn parse_utc(text: &str) -> Option<i64> {
     let time = time.split(['.', '+']).next()?;
     let mut hms = time.splitn(3, ':').map(|p| p.parse::<i64>().ok());
     let (h, min, s) = (hms.next()??, hms.next()??, hms.next()??);
-    if !(1..=12).contains(&m) || !(1..=31).contains(&day) || h > 23 || min > 59 || s > 60 {
+    // Years past 9999 overflow the arithmetic below (and no app means them); found by fuzzing.
+    if !(1..=9999).contains(&y)
+        || !(1..=12).contains(&m)
+        || !(1..=31).contains(&day)
+        || !(0..=23).contains(&h)
+        || !(0..=59).contains(&min)
+        || !(0..=60).contains(&s)
+    {
         return None;
     }
     // Days from civil (Howard Hinnant's algorithm).
@@ -218,6 +225,18 @@ mod tests {
         assert_eq!(parse_utc("2000-02-29T12:00:00.1234567Z"), Some(951_825_600));
         assert_eq!(parse_utc("2027-13-10T17:03:05Z"), None);
         assert_eq!(parse_utc("yesterday"), None);
+    }
+
+    #[test]
+    fn absurd_years_are_refused_not_overflowed() {
+        // An Ombi answer the fuzzer wrote (fuzz/ target `sso`): this multiplied past i64::MAX.
+        assert_eq!(
+            parse_utc("22222222222222026-12-31T23:59:59.1234567+00:00"),
+            None
+        );
+        assert_eq!(parse_utc("10000-01-01T00:00:00Z"), None);
+        assert_eq!(parse_utc("-5-01-01T00:00:00Z"), None);
+        assert_eq!(parse_utc("9999-12-31T23:59:59Z"), Some(253_402_300_799));
     }
 
     #[test]

@@ -58,6 +58,7 @@ pub fn parse(source: &str) -> Result<PhpValue, ParseError> {
     let mut p = Parser {
         src: source.strip_prefix('\u{feff}').unwrap_or(source).as_bytes(),
         pos: 0,
+        depth: 0,
     };
     p.open_tag()?;
     p.skip_trivia()?;
@@ -83,9 +84,16 @@ pub fn parse(source: &str) -> Result<PhpValue, ParseError> {
     Ok(value)
 }
 
+/// How deep arrays may nest (Organizr's go three deep): deeper input would run the recursive
+/// parser out of stack (an input nested 50,000 deep did, run through the `config_php` fuzz
+/// target).
+const MAX_DEPTH: usize = 32;
+
 struct Parser<'a> {
     src: &'a [u8],
     pos: usize,
+    /// Arrays open at the cursor.
+    depth: usize,
 }
 
 impl Parser<'_> {
@@ -226,8 +234,19 @@ impl Parser<'_> {
         String::from_utf8_lossy(&self.rest()[..end.min(self.rest().len())]).into_owned()
     }
 
-    /// Array entries up to `close`; entries without a key get the next integer key, as in PHP.
+    /// An array's entries up to `close`, at most [`MAX_DEPTH`] arrays deep.
     fn elements(&mut self, close: u8) -> Result<PhpValue, ParseError> {
+        if self.depth == MAX_DEPTH {
+            return Err(self.error(format!("arrays are nested more than {MAX_DEPTH} deep")));
+        }
+        self.depth += 1;
+        let array = self.entries(close);
+        self.depth -= 1;
+        array
+    }
+
+    /// Array entries up to `close`; entries without a key get the next integer key, as in PHP.
+    fn entries(&mut self, close: u8) -> Result<PhpValue, ParseError> {
         let mut entries: Vec<(PhpKey, PhpValue)> = Vec::new();
         let mut next_index: i64 = 0;
         loop {
@@ -455,6 +474,22 @@ mod tests {
 
     fn line_of(source: &str) -> usize {
         parse(source).unwrap_err().line
+    }
+
+    #[test]
+    fn deep_nesting_is_refused_not_a_stack_overflow() {
+        let deep = |n: usize| format!("<?php return {}{};", "[".repeat(n), "]".repeat(n));
+        assert!(parse(&deep(MAX_DEPTH)).is_ok());
+        let err = parse(&deep(MAX_DEPTH + 1)).unwrap_err();
+        assert!(err.message.contains("nested"), "{err}");
+        // What overflowed the stack before (through the `config_php` fuzz target).
+        assert!(parse(&deep(50_000)).is_err());
+        let arrays = format!(
+            "<?php return {}{};",
+            "array(".repeat(100_000),
+            ")".repeat(100_000)
+        );
+        assert!(parse(&arrays).is_err());
     }
 
     #[test]
