@@ -10,5 +10,6 @@ pub mod metrics;
 pub mod proxy_auth;
 pub mod redirect;
 pub mod router;
+pub mod serve;
 pub mod signin;
 pub mod views;
