@@ -84,7 +84,10 @@ pub async fn serve(
 /// Out of file descriptors or similar: wait a moment instead of spinning (as axum does).
 async fn accept_failed(e: std::io::Error) {
     use std::io::ErrorKind::{ConnectionAborted, ConnectionRefused, ConnectionReset};
-    if matches!(e.kind(), ConnectionRefused | ConnectionAborted | ConnectionReset) {
+    if matches!(
+        e.kind(),
+        ConnectionRefused | ConnectionAborted | ConnectionReset
+    ) {
         return; // the client gave up before we accepted: nothing wrong here
     }
     tracing::error!("cannot accept a connection: {e}");
