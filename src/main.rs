@@ -320,17 +320,10 @@ fn init_logging(config: &Config, quiet: bool) {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    // On one core (taskset, a container's CPU limit) a work-stealing scheduler only adds
-    // hand-offs between threads; the proxy check is then cheaper on a single-threaded runtime.
-    let one_core = std::thread::available_parallelism().is_ok_and(|n| n.get() == 1);
-    let runtime = if one_core {
-        tokio::runtime::Builder::new_current_thread()
-    } else {
-        tokio::runtime::Builder::new_multi_thread()
-    }
-    .enable_all()
-    .build()
-    .expect("tokio runtime");
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
     match runtime.block_on(run(cli)) {
         Ok(code) => code,
         Err(e) => {
