@@ -1,11 +1,12 @@
-//! The server loop: one port, HTTP/1.1, each connection served by hyper directly. A proxy-auth
-//! request (nginx `auth_request`, forward auth) goes straight to [`proxy_auth::answer`]; every
-//! other request goes through the router unchanged.
+//! The server loop: one port, HTTP/1.1 (as before: Usher was never built with HTTP/2), each
+//! connection served by hyper directly. A proxy-auth request (nginx `auth_request`, forward
+//! auth) goes straight to [`proxy_auth::answer_request`]; every other request goes through the
+//! router unchanged.
 //!
-//! The short way exists because the proxy check runs on every request of every protected app
-//! and the router's work around it (route walk, boxed body and future, extension map) cost more
-//! than the decision. It must never answer a proxy-auth address differently from the router's
-//! own routes for it ([`is_proxy_auth_path`] mirrors them; a test compares both).
+//! The short way exists because the proxy check runs on every request of every protected app,
+//! and there the router's work (route walk, boxed body and futures, extension maps) is pure
+//! overhead. It must never answer an address differently from the router: [`is_proxy_auth_path`]
+//! mirrors the router's proxy-auth routes, and a test compares both answers address by address.
 
 use std::convert::Infallible;
 use std::future::Future;

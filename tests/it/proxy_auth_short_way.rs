@@ -6,10 +6,9 @@ use std::net::SocketAddr;
 
 use axum::body::Body;
 use axum::extract::ConnectInfo;
-use serde_json::json;
 use tower::ServiceExt;
 
-use crate::support::{TestApp, PASSWORD};
+use crate::support::TestApp;
 
 /// Addresses around the proxy-auth routes: the short way takes some, the router the rest.
 const PATHS: &[&str] = &[
@@ -62,20 +61,7 @@ async fn the_short_way_answers_every_address_like_the_router() {
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap();
-    let login = plain
-        .post(app.url("/api/v2/login"))
-        .json(&json!({ "username": "alice", "password": PASSWORD }))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(login.status(), 200);
-    let cookie = login.headers()["set-cookie"]
-        .to_str()
-        .unwrap()
-        .split(';')
-        .next()
-        .unwrap()
-        .to_string();
+    let cookie = app.session_cookie("alice").await;
     let router = usher::http::router::router(app.core.clone());
     let peer: SocketAddr = "127.0.0.1:40000".parse().unwrap();
     let forwarded = [
