@@ -25,8 +25,6 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use axum::serve::ListenerExt;
-
 pub use crate::config::Config;
 pub use crate::core::Core;
 
@@ -123,15 +121,7 @@ impl App {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
         let router = http::router::router(self.core.clone());
-        let listener = self.listener.tap_io(|tcp| {
-            let _ = tcp.set_nodelay(true);
-        });
-        axum::serve(
-            listener,
-            router.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(shutdown)
-        .await?;
+        http::serve::serve(self.listener, self.core.clone(), router, shutdown).await;
         let seen = self.core.sessions.take_last_seen();
         if !seen.is_empty() {
             let _ = self.core.store.touch_sessions(&seen).await;

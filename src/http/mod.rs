@@ -13,5 +13,6 @@ mod oidc_logout;
 pub mod proxy_auth;
 pub mod redirect;
 pub mod router;
+pub mod serve;
 pub mod signin;
 pub mod views;

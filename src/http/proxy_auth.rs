@@ -5,7 +5,9 @@
 //! a miss), apply the access rules, decide, set headers. No logging above debug, no hashing
 //! beyond one SHA-256 per session cookie (one, normally; cookies naming two people sign nobody
 //! in), no database round trip on a cache hit. Counting it (`crate::metrics`) is two clock reads
-//! and atomic adds on handles made at start: no label built, no map looked up.
+//! and atomic adds on handles made at start: no label built, no map looked up. The server loop
+//! (`super::serve`) calls [`answer_request`] directly, without the router; the router's routes
+//! call it too, so both answer alike.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -13,7 +15,7 @@ use std::time::Instant;
 
 use axum::body::Body;
 use axum::extract::{ConnectInfo, Request, State};
-use axum::http::{header, HeaderMap, HeaderName, HeaderValue, StatusCode};
+use axum::http::{header, HeaderMap, HeaderName, HeaderValue, StatusCode, Uri};
 use axum::response::Response;
 
 use super::client_ip::{client_ip, is_trusted};
@@ -73,16 +75,30 @@ pub async fn proxy_auth(
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     req: Request,
 ) -> Response {
+    answer_request(&core, peer, req.uri(), req.headers()).await
+}
+
+/// [`proxy_auth`] for a request's target and headers, counted in the metrics.
+pub async fn answer_request(
+    core: &Core,
+    peer: SocketAddr,
+    uri: &Uri,
+    headers: &HeaderMap,
+) -> Response {
     // A monotonic clock read is a vDSO call (tens of nanoseconds); the counters are atomics.
     let started = Instant::now();
-    let (result, response) = answer(&core, peer, req).await;
+    let (result, response) = answer(core, peer, uri, headers).await;
     core.metrics.proxy_auth(result, started);
     response
 }
 
 /// The answer, and what it was for `usher_proxy_auth_requests_total`.
-async fn answer(core: &Core, peer: SocketAddr, req: Request) -> (ProxyAuthResult, Response) {
-    let uri = req.uri();
+async fn answer(
+    core: &Core,
+    peer: SocketAddr,
+    uri: &Uri,
+    headers: &HeaderMap,
+) -> (ProxyAuthResult, Response) {
     // A group that is not a number names a tab: read from the in-memory index, never the store.
     let tab_group = |name: &str| core.tab_group(name);
     let Ok(request) = parse_request_with(uri.path(), uri.query(), &tab_group) else {
@@ -90,7 +106,6 @@ async fn answer(core: &Core, peer: SocketAddr, req: Request) -> (ProxyAuthResult
         return (Malformed, status(StatusCode::UNAUTHORIZED));
     };
     let settings = core.settings();
-    let headers = req.headers();
     let ip = client_ip(peer.ip(), headers, &settings.trusted_proxies);
     // X-Forwarded-* are believed only from a trusted proxy; from one, odd values refuse.
     let fwd = if is_trusted(peer.ip(), &settings.trusted_proxies) {
@@ -151,10 +166,17 @@ async fn answer(core: &Core, peer: SocketAddr, req: Request) -> (ProxyAuthResult
     }
 }
 
+/// Identity headers, in a map made big enough for them once (growing it costs two allocations).
+fn identity_headers() -> HeaderMap {
+    HeaderMap::with_capacity(IDENTITY_HEADERS)
+}
+const IDENTITY_HEADERS: usize = 7;
+
 fn user_pass(s: &SessionView) -> Response {
     s.touch(now());
     let mut r = status(StatusCode::OK);
     let h = r.headers_mut();
+    *h = identity_headers();
     h.insert(X_ORGANIZR_USER.clone(), s.headers.user.clone());
     h.insert(X_ORGANIZR_EMAIL.clone(), s.headers.email.clone());
     h.insert(X_ORGANIZR_GROUP.clone(), s.headers.group_id.clone());
@@ -173,6 +195,7 @@ fn anonymous_pass(forward_auth: bool) -> Response {
     let mut r = status(StatusCode::OK);
     if forward_auth {
         let h = r.headers_mut();
+        *h = identity_headers();
         for name in [
             &X_ORGANIZR_USER,
             &X_ORGANIZR_EMAIL,

@@ -8,7 +8,7 @@ use std::process::Command;
 use serde_json::Value;
 use usher::proxy_config::{generate, Mode, Options, Proxy};
 
-use crate::support::{TestApp, PASSWORD};
+use crate::support::TestApp;
 
 const BIN: &str = env!("CARGO_BIN_EXE_usher");
 
@@ -245,15 +245,7 @@ async fn usher_answers_traefik_forward_auth_as_the_labels_expect() {
 
     app.add_user("alice", 4).await;
     // The jar holds a Domain=example.com cookie it will not send to 127.0.0.1: send it by hand.
-    let r = app.login(&app.client(), "alice", PASSWORD).await;
-    assert_eq!(r.status(), 200);
-    let cookie = r.headers()["set-cookie"]
-        .to_str()
-        .unwrap()
-        .split(';')
-        .next()
-        .unwrap()
-        .to_string();
+    let cookie = app.session_cookie("alice").await;
     let r = traefik(&anon, "text/html")
         .header("cookie", cookie)
         .send()

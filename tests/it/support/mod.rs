@@ -136,6 +136,20 @@ impl TestApp {
             .expect("login request")
     }
 
+    /// Signs `name` in and returns the session cookie as a `Cookie` header value
+    /// (`usher_session=…`), for requests that must carry it by hand.
+    pub async fn session_cookie(&self, name: &str) -> String {
+        let r = self.login(&self.client(), name, PASSWORD).await;
+        assert_eq!(r.status(), 200, "login of {name}");
+        r.headers()["set-cookie"]
+            .to_str()
+            .unwrap()
+            .split(';')
+            .next()
+            .unwrap()
+            .to_string()
+    }
+
     /// A client signed in as a new user of `group`.
     pub async fn signed_in(&self, name: &str, group: i64) -> Client {
         self.add_user(name, group).await;
