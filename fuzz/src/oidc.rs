@@ -14,8 +14,8 @@
 //!   registered for a `client_id` of the request (authorize: exactly; logout: same origin, the
 //!   client named by `client_id` or by an id_token issued in this input);
 //! - a `code` is issued only when a Cookie header holds alice's valid session (and not guest's
-//!   too), with a registered `client_id` and one of its exact registered `redirect_uri`s; for
-//!   the public client only with a PKCE challenge;
+//!   too; a signed-out one beside it does not count), with a registered `client_id` and one of
+//!   its exact registered `redirect_uri`s; for the public client only with a PKCE challenge;
 //! - the token endpoint answers 200 with an `access_token` only for a client that proved itself
 //!   (grafana's secret by Basic or the body; `cli` with no secret), and only for a code issued to
 //!   that client in this input, not yet redeemed, with its `redirect_uri` and its PKCE verifier,
@@ -601,9 +601,10 @@ fn check_authorize(seen: &Seen, answer: &Answer, w: &World, child: &Child, issue
         holds_session(seen, &child.alice),
         "a code without alice's session cookie: {location}"
     );
+    // A stale (signed-out) cookie beside a valid one is what browsers send: it does not count.
     assert!(
-        !holds_session(seen, &w.guest) && !holds_session(seen, &w.revoked),
-        "a code for a request that also names guest or a signed-out session"
+        !holds_session(seen, &w.guest),
+        "a code for a request that also names guest"
     );
     let challenge = first(&query, "code_challenge").map(str::to_string);
     if is_public(client) {
