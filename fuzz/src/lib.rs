@@ -1,7 +1,7 @@
 //! Usher's coverage-guided fuzz targets (cargo-afl), one module a target, each driving the real
 //! code that reads untrusted input: the proxy-auth answer (router, cookie, `X-Forwarded-*`,
-//! client IP, rules), redirect targets, plex.tv's answers, the SSO apps' answers and Organizr's
-//! `config.php`. A target checks what must hold, not only that nothing panics; a broken
+//! client IP, rules), redirect targets, plex.tv's answers, the SSO apps' answers, Organizr's
+//! `config.php` and the OpenID Connect provider's requests. A target checks what must hold, not only that nothing panics; a broken
 //! invariant panics, which AFL records as a crash. `scripts/fuzz` builds and runs them.
 //!
 //! Each target has `prepare()` (run once before AFL's fork server starts: nothing that keeps a
@@ -9,6 +9,7 @@
 //! input and kept for the next).
 
 pub mod config_php;
+pub mod oidc;
 pub mod plex;
 pub mod proxy_auth;
 pub mod redirect;
