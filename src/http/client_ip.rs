@@ -3,8 +3,9 @@
 
 use std::net::{IpAddr, SocketAddr};
 
-use axum::http::HeaderMap;
 use ipnet::IpNet;
+
+use super::headers::{text, RequestHeaders};
 
 use crate::domain::access::canonical;
 
@@ -25,10 +26,10 @@ fn parse_ip(s: &str) -> Option<IpAddr> {
         .map(canonical)
 }
 
-fn single(headers: &HeaderMap, name: &str) -> Option<IpAddr> {
-    let mut values = headers.get_all(name).iter();
+fn single<H: RequestHeaders + ?Sized>(headers: &H, name: &str) -> Option<IpAddr> {
+    let mut values = headers.values(name);
     match (values.next(), values.next()) {
-        (Some(v), None) => v.to_str().ok().and_then(parse_ip),
+        (Some(v), None) => text(v).and_then(parse_ip),
         _ => None, // absent, or conflicting duplicates: believe neither
     }
 }
@@ -39,21 +40,25 @@ fn single(headers: &HeaderMap, name: &str) -> Option<IpAddr> {
 /// stopping at the first untrusted one (a client can prepend anything, but cannot append after
 /// its proxy); malformed entries end the walk. `X-Real-IP` (one valid address) only when there
 /// is no `X-Forwarded-For`: some proxies pass a client's own `X-Real-IP` through unchanged.
-pub fn client_ip(peer: IpAddr, headers: &HeaderMap, proxies: &[IpNet]) -> IpAddr {
+pub fn client_ip<H: RequestHeaders + ?Sized>(
+    peer: IpAddr,
+    headers: &H,
+    proxies: &[IpNet],
+) -> IpAddr {
     let peer = canonical(peer);
     if !trusted(peer, proxies) {
         return peer;
     }
-    let mut hops = headers.get_all("x-forwarded-for").iter().rev().peekable();
+    let mut hops = headers.values("x-forwarded-for").rev().peekable();
     if hops.peek().is_none() {
         return single(headers, "x-real-ip").unwrap_or(peer);
     }
     let mut candidate = peer;
     for value in hops {
-        let Ok(text) = value.to_str() else {
+        let Some(list) = text(value) else {
             return candidate;
         };
-        for part in text.rsplit(',') {
+        for part in list.rsplit(',') {
             let Some(ip) = parse_ip(part) else {
                 return candidate;
             };
@@ -69,7 +74,7 @@ pub fn client_ip(peer: IpAddr, headers: &HeaderMap, proxies: &[IpNet]) -> IpAddr
 #[cfg(test)]
 mod tests {
     use super::*;
-    use axum::http::HeaderValue;
+    use axum::http::{HeaderMap, HeaderValue};
 
     fn nets() -> Vec<IpNet> {
         vec!["127.0.0.0/8".parse().unwrap(), "::1/128".parse().unwrap()]

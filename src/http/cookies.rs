@@ -1,21 +1,21 @@
 //! The session cookie: finding it in a request, and writing or clearing it.
 
-use axum::http::{header, HeaderMap, HeaderValue};
+use axum::http::HeaderValue;
 use cookie::time::{Duration, OffsetDateTime};
 use cookie::{Cookie, SameSite};
 
+use super::headers::RequestHeaders;
 use crate::settings::Settings;
 
 /// The values of every cookie called `name` (a browser may hold a host-only and a domain cookie
 /// of the same name), without allocating.
-pub fn cookie_values<'a>(
-    headers: &'a HeaderMap,
+pub fn cookie_values<'a, H: RequestHeaders + ?Sized>(
+    headers: &'a H,
     name: &'a str,
 ) -> impl Iterator<Item = &'a [u8]> + 'a {
     headers
-        .get_all(header::COOKIE)
-        .iter()
-        .flat_map(|v| v.as_bytes().split(|b| *b == b';'))
+        .values("cookie")
+        .flat_map(|v| v.split(|b| *b == b';'))
         .filter_map(move |pair| {
             let pair = pair.trim_ascii();
             let eq = pair.iter().position(|b| *b == b'=')?;
@@ -144,6 +144,7 @@ mod tests {
 
     #[test]
     fn finds_cookie_among_others() {
+        use axum::http::{header, HeaderMap};
         let mut h = HeaderMap::new();
         h.append(
             header::COOKIE,

@@ -5,11 +5,12 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};
-use axum::http::{header, request::Parts, HeaderMap};
+use axum::http::{header, request::Parts};
 
 use super::client_ip::client_ip;
 use super::cookies::cookie_values;
 use super::error::ApiError;
+use super::headers::RequestHeaders;
 use crate::auth::{AuthError, ClientInfo};
 use crate::core::Core;
 use crate::domain::session::{hash_cookie_value, TokenHash};
@@ -88,8 +89,8 @@ const MAX_SESSION_COOKIES: usize = 3;
 /// more than [`MAX_SESSION_COOKIES`], nobody is signed in: Usher never picks one of two
 /// identities (docs/security.md). One cookie costs what it always did. `Err(StoreDown)` when a
 /// cookie's session is not cached and the store does not answer.
-pub async fn session_in(
-    headers: &HeaderMap,
+pub async fn session_in<H: RequestHeaders + ?Sized>(
+    headers: &H,
     cookie_name: &str,
     core: &Core,
 ) -> Result<Option<SignedIn>, AuthError> {

@@ -5,9 +5,10 @@
 //! a miss), apply the access rules, decide, set headers. No logging above debug, no hashing
 //! beyond one SHA-256 per session cookie (one, normally; cookies naming two people sign nobody
 //! in), no database round trip on a cache hit. Counting it (`crate::metrics`) is two clock reads
-//! and atomic adds on handles made at start: no label built, no map looked up. The server loop
-//! (`super::serve`) calls [`answer_request`] directly, without the router; the router's routes
-//! call it too, so both answer alike.
+//! and atomic adds on handles made at start: no label built, no map looked up. The decision is a
+//! [`Verdict`]; the connection loop (`super::proxy_auth_conn`) writes it straight to the socket,
+//! hyper and the router's routes turn it into a `Response` (`answer_request`), so every way in
+//! answers alike.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -20,6 +21,7 @@ use axum::response::Response;
 
 use super::client_ip::{client_ip, is_trusted};
 use super::extract::session_in;
+use super::headers::{first, single, RequestHeaders};
 use super::redirect::is_safe;
 use crate::core::Core;
 use crate::domain::access::{decide_with_rule, ip_list_contains, parse_request_with, Decision};
@@ -37,25 +39,12 @@ static REMOTE_EMAIL: HeaderName = HeaderName::from_static("remote-email");
 static REMOTE_GROUPS: HeaderName = HeaderName::from_static("remote-groups");
 static REMOTE_NAME: HeaderName = HeaderName::from_static("remote-name");
 
-fn status(code: StatusCode) -> Response {
-    let mut r = Response::new(Body::empty());
-    *r.status_mut() = code;
-    r
-}
-
-/// A header sent exactly once, as text; `Err` when duplicated or not text (a conflict is
-/// never resolved by picking one).
-fn single<'h>(headers: &'h HeaderMap, name: &str) -> Result<Option<&'h str>, ()> {
-    let mut values = headers.get_all(name).iter();
-    match (values.next(), values.next()) {
-        (None, _) => Ok(None),
-        (Some(v), None) => v.to_str().map(Some).map_err(|_| ()),
-        _ => Err(()),
-    }
+fn status(code: StatusCode) -> Verdict {
+    Verdict::Status(code)
 }
 
 /// The original request from a trusted proxy's `X-Forwarded-*` headers.
-fn forwarded_of(headers: &HeaderMap) -> Result<Option<Forwarded<'_>>, ()> {
+fn forwarded_of<H: RequestHeaders + ?Sized>(headers: &H) -> Result<Option<Forwarded<'_>>, ()> {
     forwarded::parse(
         single(headers, "x-forwarded-method")?,
         single(headers, "x-forwarded-proto")?,
@@ -63,6 +52,105 @@ fn forwarded_of(headers: &HeaderMap) -> Result<Option<Forwarded<'_>>, ()> {
         single(headers, "x-forwarded-uri")?,
     )
     .map_err(|_| ())
+}
+
+/// What the check decided, before it is written: as an axum `Response` by the router, or
+/// straight into the connection's buffer by `super::proxy_auth_conn`. Both read the status and
+/// headers from here, so they cannot differ. The body is always empty.
+pub enum Verdict {
+    /// 200 with the person's identity headers.
+    User(Arc<SessionView>),
+    /// 200 without identity; for forward auth the identity headers are sent empty.
+    Anonymous { forward_auth: bool },
+    /// 401, or 503 when the store could not vouch for a cookie.
+    Status(StatusCode),
+    /// Nobody signed in, a page load: the sign-in address in `Location` (401 for nginx, 302
+    /// with `redirect=1`).
+    SignIn {
+        status: StatusCode,
+        location: HeaderValue,
+    },
+}
+
+/// The identity headers, in the order they are sent.
+const IDENTITY: [&HeaderName; 7] = [
+    &X_ORGANIZR_USER,
+    &X_ORGANIZR_EMAIL,
+    &X_ORGANIZR_GROUP,
+    &REMOTE_USER,
+    &REMOTE_EMAIL,
+    &REMOTE_GROUPS,
+    &REMOTE_NAME,
+];
+
+static EMPTY: HeaderValue = HeaderValue::from_static("");
+static NO_STORE: HeaderValue = HeaderValue::from_static("no-store");
+
+impl Verdict {
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Verdict::User(_) | Verdict::Anonymous { .. } => StatusCode::OK,
+            Verdict::Status(code) | Verdict::SignIn { status: code, .. } => *code,
+        }
+    }
+
+    /// Calls `f` with each header of the answer, in order.
+    pub fn each_header(&self, mut f: impl FnMut(&HeaderName, &HeaderValue)) {
+        match self {
+            Verdict::User(s) => {
+                let h = &s.headers;
+                let values = [
+                    &h.user,
+                    &h.email,
+                    &h.group_id,
+                    &h.user,
+                    &h.email,
+                    &h.group_name,
+                    &h.user,
+                ];
+                for (name, value) in IDENTITY.into_iter().zip(values) {
+                    f(name, value);
+                }
+            }
+            // Caddy 2.6 copies an absent header as the literal placeholder text, which an app
+            // would take as a name; newer Caddy skips empty values instead, so the generated
+            // Caddyfile removes every client copy of these headers before `forward_auth` runs
+            // (see `proxy_config::caddy`).
+            Verdict::Anonymous { forward_auth: true } => {
+                for name in IDENTITY {
+                    f(name, &EMPTY);
+                }
+            }
+            Verdict::Anonymous {
+                forward_auth: false,
+            }
+            | Verdict::Status(_) => {}
+            Verdict::SignIn { location, .. } => {
+                f(&header::LOCATION, location);
+                f(&header::CACHE_CONTROL, &NO_STORE);
+            }
+        }
+    }
+
+    /// The answer as a `Response` (the router's way), its header map sized once.
+    pub fn into_response(self) -> Response {
+        let mut r = Response::new(Body::empty());
+        *r.status_mut() = self.status();
+        if !matches!(
+            self,
+            Verdict::Status(_)
+                | Verdict::Anonymous {
+                    forward_auth: false
+                }
+        ) {
+            let h = r.headers_mut();
+            *h = HeaderMap::with_capacity(IDENTITY.len());
+            self.each_header(|name, value| {
+                h.insert(name.clone(), value.clone());
+            });
+        }
+        r
+    }
 }
 
 /// Answers a proxy-auth request: 200 with identity headers, 200 without (allow-listed IP, an
@@ -78,31 +166,45 @@ pub async fn proxy_auth(
     answer_request(&core, peer, req.uri(), req.headers()).await
 }
 
-/// [`proxy_auth`] for a request's target and headers, counted in the metrics.
+/// [`proxy_auth`] for a request's target and headers.
 pub async fn answer_request(
     core: &Core,
     peer: SocketAddr,
     uri: &Uri,
     headers: &HeaderMap,
 ) -> Response {
-    // A monotonic clock read is a vDSO call (tens of nanoseconds); the counters are atomics.
-    let started = Instant::now();
-    let (result, response) = answer(core, peer, uri, headers).await;
-    core.metrics.proxy_auth(result, started);
-    response
+    check(core, peer, uri.path(), uri.query(), headers)
+        .await
+        .into_response()
 }
 
-/// The answer, and what it was for `usher_proxy_auth_requests_total`.
-async fn answer(
+/// The verdict for a request's path, query and headers, counted in the metrics.
+pub async fn check<H: RequestHeaders + ?Sized>(
     core: &Core,
     peer: SocketAddr,
-    uri: &Uri,
-    headers: &HeaderMap,
-) -> (ProxyAuthResult, Response) {
+    path: &str,
+    query: Option<&str>,
+    headers: &H,
+) -> Verdict {
+    // A monotonic clock read is a vDSO call (tens of nanoseconds); the counters are atomics.
+    let started = Instant::now();
+    let (result, verdict) = decide(core, peer, path, query, headers).await;
+    core.metrics.proxy_auth(result, started);
+    verdict
+}
+
+/// The verdict, and what it was for `usher_proxy_auth_requests_total`.
+async fn decide<H: RequestHeaders + ?Sized>(
+    core: &Core,
+    peer: SocketAddr,
+    path: &str,
+    query: Option<&str>,
+    headers: &H,
+) -> (ProxyAuthResult, Verdict) {
     // A group that is not a number names a tab: read from the in-memory index, never the store.
     let tab_group = |name: &str| core.tab_group(name);
-    let Ok(request) = parse_request_with(uri.path(), uri.query(), &tab_group) else {
-        tracing::debug!(path = uri.path(), "proxy auth: malformed request");
+    let Ok(request) = parse_request_with(path, query, &tab_group) else {
+        tracing::debug!(path, "proxy auth: malformed request");
         return (Malformed, status(StatusCode::UNAUTHORIZED));
     };
     let settings = core.settings();
@@ -131,7 +233,9 @@ async fn answer(
     // pass and never a sign-in redirect (docs/scaling.md). Cached sessions keep passing.
     // A person who must turn two-factor on first counts as nobody signed in until they have.
     let two_factor = settings.two_factor;
-    let session = match session_in(headers, &settings.cookie_name, core).await {
+    let session: Option<Arc<SessionView>> = match session_in(headers, &settings.cookie_name, core)
+        .await
+    {
         Ok(found) => found
             .map(|s| s.view)
             .filter(|s| s.expires_at > now())
@@ -152,10 +256,11 @@ async fn answer(
     };
 
     match decide_with_rule(&request, ip, session.as_deref(), rule) {
-        Decision::PassUser => (
-            User,
-            user_pass(session.as_deref().expect("PassUser implies a session")),
-        ),
+        Decision::PassUser => {
+            let s = session.expect("PassUser implies a session");
+            s.touch(now());
+            (User, Verdict::User(s))
+        }
         Decision::PassAnonymous => (Anonymous, anonymous_pass(fwd.is_some())),
         Decision::Refuse => match &fwd {
             Some(f) if session.is_none() && is_page_load(headers) => {
@@ -166,58 +271,12 @@ async fn answer(
     }
 }
 
-/// Identity headers, in a map made big enough for them once (growing it costs two allocations).
-fn identity_headers() -> HeaderMap {
-    HeaderMap::with_capacity(IDENTITY_HEADERS)
-}
-const IDENTITY_HEADERS: usize = 7;
-
-fn user_pass(s: &SessionView) -> Response {
-    s.touch(now());
-    let mut r = status(StatusCode::OK);
-    let h = r.headers_mut();
-    *h = identity_headers();
-    h.insert(X_ORGANIZR_USER.clone(), s.headers.user.clone());
-    h.insert(X_ORGANIZR_EMAIL.clone(), s.headers.email.clone());
-    h.insert(X_ORGANIZR_GROUP.clone(), s.headers.group_id.clone());
-    h.insert(REMOTE_USER.clone(), s.headers.user.clone());
-    h.insert(REMOTE_EMAIL.clone(), s.headers.email.clone());
-    h.insert(REMOTE_GROUPS.clone(), s.headers.group_name.clone());
-    h.insert(REMOTE_NAME.clone(), s.headers.user.clone());
-    r
+fn anonymous_pass(forward_auth: bool) -> Verdict {
+    Verdict::Anonymous { forward_auth }
 }
 
-/// A pass without identity. For forward auth the identity headers are sent empty: Caddy 2.6
-/// copies an absent header as the literal placeholder text, which an app would take as a name.
-/// Newer Caddy skips empty values instead, so the generated Caddyfile removes every client
-/// copy of these headers before `forward_auth` runs (see `proxy_config::caddy`).
-fn anonymous_pass(forward_auth: bool) -> Response {
-    let mut r = status(StatusCode::OK);
-    if forward_auth {
-        let h = r.headers_mut();
-        *h = identity_headers();
-        for name in [
-            &X_ORGANIZR_USER,
-            &X_ORGANIZR_EMAIL,
-            &X_ORGANIZR_GROUP,
-            &REMOTE_USER,
-            &REMOTE_EMAIL,
-            &REMOTE_GROUPS,
-            &REMOTE_NAME,
-        ] {
-            h.insert(name.clone(), HeaderValue::from_static(""));
-        }
-    }
-    r
-}
-
-fn is_page_load(headers: &HeaderMap) -> bool {
-    let text = |name| {
-        headers
-            .get(name)
-            .and_then(|v: &HeaderValue| v.to_str().ok())
-    };
-    forwarded::is_page_load(text(header::ACCEPT.as_str()), text("x-requested-with"))
+fn is_page_load<H: RequestHeaders + ?Sized>(headers: &H) -> bool {
+    forwarded::is_page_load(first(headers, "accept"), first(headers, "x-requested-with"))
 }
 
 /// The sign-in page with `rd` = the original URL in `Location`, but only when the login page
@@ -228,7 +287,7 @@ fn login_redirect(
     fwd: &Forwarded<'_>,
     settings: &crate::settings::Settings,
     redirect: bool,
-) -> Response {
+) -> Verdict {
     let original = fwd.url();
     let public = settings.public_url.as_ref().map(|u| u.as_str());
     // Without public_url the sign-in page lives on the original host, which is then "own".
@@ -241,18 +300,13 @@ fn login_redirect(
         tracing::debug!(host = %fwd.host, "forward auth: original URL not allowed as a redirect");
         return status(StatusCode::UNAUTHORIZED);
     }
-    let mut r = status(if redirect {
+    let status = if redirect {
         StatusCode::FOUND
     } else {
         StatusCode::UNAUTHORIZED
-    });
+    };
     match HeaderValue::from_str(&forwarded::login_url(public, fwd, &original)) {
-        Ok(location) => {
-            r.headers_mut().insert(header::LOCATION, location);
-            r.headers_mut()
-                .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-            r
-        }
-        Err(_) => status(StatusCode::UNAUTHORIZED),
+        Ok(location) => Verdict::SignIn { status, location },
+        Err(_) => Verdict::Status(StatusCode::UNAUTHORIZED),
     }
 }

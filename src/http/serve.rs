@@ -1,12 +1,14 @@
-//! The server loop: one port, HTTP/1.1 (as before: Usher was never built with HTTP/2), each
-//! connection served by hyper directly. A proxy-auth request (nginx `auth_request`, forward
-//! auth) goes straight to [`proxy_auth::answer_request`]; every other request goes through the
-//! router unchanged.
+//! The server loop: one port, HTTP/1.1 (as before: Usher was never built with HTTP/2). Each
+//! connection is first read by [`proxy_auth_conn`], which answers plain proxy-auth requests
+//! (nginx `auth_request`, forward auth) itself and hands the connection to hyper at the first
+//! other request. Through hyper, a proxy-auth request still skips the router and goes straight
+//! to [`proxy_auth::answer_request`]; every other request goes through the router unchanged.
 //!
-//! The short way exists because the proxy check runs on every request of every protected app,
-//! and there the router's work (route walk, boxed body and futures, extension maps) is pure
-//! overhead. It must never answer an address differently from the router: [`is_proxy_auth_path`]
-//! mirrors the router's proxy-auth routes, and a test compares both answers address by address.
+//! The short ways exist because the proxy check runs on every request of every protected app,
+//! and there the router's work (route walk, boxed body and futures, extension maps) and most of
+//! hyper's (header map, response encoding) are pure overhead. They must never answer an address
+//! differently from the router: [`is_proxy_auth_path`] mirrors the router's proxy-auth routes,
+//! and a test compares the answers address by address.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -20,13 +22,11 @@ use axum::extract::ConnectInfo;
 use axum::response::Response;
 use axum::Router;
 use hyper::body::Incoming;
-use hyper::server::conn::http1;
-use hyper_util::rt::TokioIo;
-use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
+use tokio::sync::watch;
 use tower::ServiceExt;
 
-use super::proxy_auth;
+use super::{proxy_auth, proxy_auth_conn};
 use crate::core::Core;
 
 /// Whether the router would hand this path to proxy-auth: `/api`, `/api/`, `/api/v2/auth`,
@@ -50,7 +50,9 @@ pub async fn serve(
     router: Router,
     shutdown: impl Future<Output = ()>,
 ) {
-    let graceful = GracefulShutdown::new();
+    // Every connection holds a receiver: it closes between requests once this turns true, and
+    // the server is done when the last receiver is gone.
+    let (shutting_down, watch_shutdown) = watch::channel(false);
     let mut shutdown = pin!(shutdown);
     loop {
         let (tcp, peer) = tokio::select! {
@@ -65,21 +67,18 @@ pub async fn serve(
         };
         // Answers are one small write each: never hold one back waiting for an ACK.
         let _ = tcp.set_nodelay(true);
-        let service = Connection {
-            core: core.clone(),
-            router: router.clone(),
+        tokio::spawn(proxy_auth_conn::serve_connection(
+            tcp,
             peer,
-        };
-        let conn = http1::Builder::new().serve_connection(TokioIo::new(tcp), service);
-        let conn = graceful.watch(conn);
-        tokio::spawn(async move {
-            if let Err(e) = conn.await {
-                tracing::trace!("connection from {peer} ended: {e}");
-            }
-        });
+            core.clone(),
+            router.clone(),
+            watch_shutdown.clone(),
+        ));
     }
     drop(listener);
-    graceful.shutdown().await;
+    drop(watch_shutdown);
+    let _ = shutting_down.send(true);
+    shutting_down.closed().await;
 }
 
 /// Out of file descriptors or similar: wait a moment instead of spinning (as axum does).
@@ -95,11 +94,11 @@ async fn accept_failed(e: std::io::Error) {
     tokio::time::sleep(Duration::from_secs(1)).await;
 }
 
-/// One client connection's service.
-struct Connection {
-    core: Arc<Core>,
-    router: Router,
-    peer: SocketAddr,
+/// One client connection's service, once hyper has it.
+pub(super) struct Connection {
+    pub(super) core: Arc<Core>,
+    pub(super) router: Router,
+    pub(super) peer: SocketAddr,
 }
 
 type Answer = Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;

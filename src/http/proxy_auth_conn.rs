@@ -1,0 +1,449 @@
+//! The first reader of every connection. Proxy-auth requests (nginx `auth_request`, forward
+//! auth), which come on every request of every protected app, are answered here from the bytes
+//! `httparse` parsed, the answer written into one buffer and sent with one write. At the first
+//! request that is anything else the connection goes to hyper, with every byte read so far,
+//! and from there to the router as before.
+//!
+//! Only the plain shape is taken: GET or HEAD, HTTP/1.1 or 1.0, a target of ordinary URL
+//! characters on a proxy-auth address, no body, `Connection` absent or one of `close` /
+//! `keep-alive`. Anything unusual (a body, `Expect`, `Upgrade`, other characters, a head larger
+//! than [`MAX_HEAD`] or with more than [`MAX_HEADERS`] headers, a parse error) goes to hyper as
+//! it came, and hyper and the router answer it as they always did.
+//!
+//! It must never answer a request differently from the router: the verdict is the same
+//! [`proxy_auth::check`], its headers are read through [`RequestHeaders`] which reads raw and
+//! parsed headers alike, and tests/it/proxy_auth_short_way.rs compares both ways address by
+//! address. It never reads past a request before answering it, and never logs above trace.
+
+use std::io;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::SystemTime;
+
+use axum::Router;
+use hyper::server::conn::http1;
+use hyper_util::rt::TokioIo;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
+use tokio::net::TcpStream;
+use tokio::sync::watch;
+
+use super::headers::{text, RequestHeaders};
+use super::proxy_auth::{self, Verdict};
+use super::serve::{is_proxy_auth_path, Connection};
+use crate::core::Core;
+
+/// The largest request head answered here; a larger one goes to hyper (which allows more).
+pub const MAX_HEAD: usize = 32 * 1024;
+/// The most headers a request answered here may have; more go to hyper (which allows 100).
+pub const MAX_HEADERS: usize = 64;
+
+/// What to do with the bytes read so far.
+enum Step {
+    /// The head is not complete yet: read more.
+    ReadMore,
+    /// Not a plain proxy-auth request: hyper takes the connection.
+    HandOver,
+    /// Answered into the output buffer; `consumed` bytes of input were the request.
+    Answered { consumed: usize, keep_alive: bool },
+}
+
+/// Serves one connection until it closes or the server shuts down (`shutdown` turns true or
+/// its sender is gone): between requests the connection is closed; a request under way is
+/// answered first.
+pub async fn serve_connection(
+    mut tcp: TcpStream,
+    peer: SocketAddr,
+    core: Arc<Core>,
+    router: Router,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let mut input: Vec<u8> = Vec::with_capacity(4096);
+    let mut output: Vec<u8> = Vec::with_capacity(512);
+    loop {
+        output.clear();
+        let step = answer_buffered(&input, peer, &core, &mut output).await;
+        match step {
+            Step::ReadMore => {
+                if input.len() >= MAX_HEAD {
+                    break;
+                }
+                if input.capacity() == input.len() {
+                    input.reserve(input.len());
+                }
+                let read = if input.is_empty() {
+                    tokio::select! {
+                        biased;
+                        _ = shut_down(&mut shutdown) => return,
+                        read = tcp.read_buf(&mut input) => read,
+                    }
+                } else {
+                    // A request under way is read to its end, shutting down or not.
+                    tcp.read_buf(&mut input).await
+                };
+                match read {
+                    Ok(0) | Err(_) => return,
+                    Ok(_) => continue,
+                }
+            }
+            Step::HandOver => break,
+            Step::Answered {
+                consumed,
+                keep_alive,
+            } => {
+                if tcp.write_all(&output).await.is_err() {
+                    return;
+                }
+                if !keep_alive || *shutdown.borrow() {
+                    let _ = tcp.shutdown().await;
+                    return;
+                }
+                input.drain(..consumed);
+            }
+        }
+    }
+    hand_over(tcp, input, peer, core, router, shutdown).await;
+}
+
+/// Resolves when the server starts shutting down.
+async fn shut_down(shutdown: &mut watch::Receiver<bool>) {
+    let _ = shutdown.wait_for(|down| *down).await;
+}
+
+/// Parses the head in `input` and, when it is a plain proxy-auth request, writes its answer.
+async fn answer_buffered(
+    input: &[u8],
+    peer: SocketAddr,
+    core: &Core,
+    output: &mut Vec<u8>,
+) -> Step {
+    if input.is_empty() {
+        return Step::ReadMore;
+    }
+    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+    let mut request = httparse::Request::new(&mut headers);
+    let consumed = match request.parse(input) {
+        Ok(httparse::Status::Complete(n)) => n,
+        Ok(httparse::Status::Partial) => return Step::ReadMore,
+        Err(_) => return Step::HandOver,
+    };
+    let (Some(method), Some(target), Some(version)) =
+        (request.method, request.path, request.version)
+    else {
+        return Step::HandOver;
+    };
+    // A HEAD answer is the same head: no answer here has a body.
+    if !(method == "GET" || method == "HEAD") || !is_plain_target(target) {
+        return Step::HandOver;
+    }
+    let (path, query) = match target.split_once('?') {
+        Some((path, query)) => (path, Some(query)),
+        None => (target, None),
+    };
+    if !is_proxy_auth_path(path) {
+        return Step::HandOver;
+    }
+    let headers: &[httparse::Header<'_>] = request.headers;
+    let Some(connection) = connection_of(headers, version) else {
+        return Step::HandOver;
+    };
+    if !has_no_body(headers) {
+        return Step::HandOver;
+    }
+    let verdict = proxy_auth::check(core, peer, path, query, headers).await;
+    write_answer(output, &verdict, version, connection);
+    Step::Answered {
+        consumed,
+        keep_alive: connection.keep_alive,
+    }
+}
+
+/// Whether the target is an origin-form path (and query) of characters every URL parser takes
+/// alike: unreserved, sub-delims, `:`, `@`, `/`, `?` and `%`. Anything else goes to hyper.
+fn is_plain_target(target: &str) -> bool {
+    target.starts_with('/')
+        && target.bytes().all(
+            |b| matches!(b, b'!' | b'$'..=b';' | b'=' | b'?'..=b'Z' | b'_' | b'a'..=b'z' | b'~'),
+        )
+}
+
+/// How the connection goes on after the answer, as hyper decides it.
+#[derive(Clone, Copy)]
+struct ConnectionUse {
+    keep_alive: bool,
+    /// The `connection` header hyper adds to the answer, if any.
+    header: Option<&'static str>,
+}
+
+/// HTTP/1.1 stays open unless `close`; HTTP/1.0 closes unless `keep-alive` (answered with
+/// `connection: keep-alive`). `None` for anything else (other tokens, duplicates, another
+/// version): hyper decides those.
+fn connection_of(headers: &[httparse::Header<'_>], version: u8) -> Option<ConnectionUse> {
+    let mut values = headers.values("connection");
+    let value = match (values.next(), values.next()) {
+        (None, _) => None,
+        (Some(v), None) => Some(text(v)?.trim()),
+        _ => return None,
+    };
+    let is = |token: &str| value.is_some_and(|v| v.eq_ignore_ascii_case(token));
+    match (version, value) {
+        (1, None) => Some(ConnectionUse {
+            keep_alive: true,
+            header: None,
+        }),
+        (1, Some(_)) if is("keep-alive") => Some(ConnectionUse {
+            keep_alive: true,
+            header: None,
+        }),
+        (1, Some(_)) if is("close") => Some(ConnectionUse {
+            keep_alive: false,
+            header: Some("close"),
+        }),
+        (0, None) => Some(ConnectionUse {
+            keep_alive: false,
+            header: None,
+        }),
+        (0, Some(_)) if is("close") => Some(ConnectionUse {
+            keep_alive: false,
+            header: None,
+        }),
+        (0, Some(_)) if is("keep-alive") => Some(ConnectionUse {
+            keep_alive: true,
+            header: Some("keep-alive"),
+        }),
+        _ => None,
+    }
+}
+
+/// No body and nothing that asks for more than one answer: no `transfer-encoding`, `expect`
+/// or `upgrade`, and `content-length` absent or a single `0`.
+fn has_no_body(headers: &[httparse::Header<'_>]) -> bool {
+    let absent = |name| headers.values(name).next().is_none();
+    if !(absent("transfer-encoding") && absent("expect") && absent("upgrade")) {
+        return false;
+    }
+    let mut lengths = headers.values("content-length");
+    match (lengths.next(), lengths.next()) {
+        (None, _) => true,
+        (Some(b"0"), None) => true,
+        _ => false,
+    }
+}
+
+/// The whole answer: status line, the verdict's headers, `content-length: 0`, `date`, and
+/// `connection` where hyper would send it. Names in lower case, as hyper writes them.
+fn write_answer(out: &mut Vec<u8>, verdict: &Verdict, version: u8, connection: ConnectionUse) {
+    let status = verdict.status();
+    out.extend_from_slice(if version == 0 {
+        b"HTTP/1.0 "
+    } else {
+        b"HTTP/1.1 "
+    });
+    out.extend_from_slice(status.as_str().as_bytes());
+    out.push(b' ');
+    out.extend_from_slice(status.canonical_reason().unwrap_or("").as_bytes());
+    out.extend_from_slice(b"\r\n");
+    verdict.each_header(|name, value| {
+        out.extend_from_slice(name.as_str().as_bytes());
+        out.extend_from_slice(b": ");
+        out.extend_from_slice(value.as_bytes());
+        out.extend_from_slice(b"\r\n");
+    });
+    if let Some(connection) = connection.header {
+        out.extend_from_slice(b"connection: ");
+        out.extend_from_slice(connection.as_bytes());
+        out.extend_from_slice(b"\r\n");
+    }
+    out.extend_from_slice(b"content-length: 0\r\ndate: ");
+    with_date(|date| out.extend_from_slice(date));
+    out.extend_from_slice(b"\r\n\r\n");
+}
+
+/// The `date` value (IMF-fixdate), formatted once a second per thread as hyper does.
+fn with_date(f: impl FnOnce(&[u8])) {
+    use std::cell::RefCell;
+    thread_local! {
+        static DATE: RefCell<(u64, String)> = const { RefCell::new((u64::MAX, String::new())) };
+    }
+    let now = SystemTime::now();
+    let second = now
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    DATE.with_borrow_mut(|(cached, text)| {
+        if *cached != second {
+            *cached = second;
+            *text = httpdate::fmt_http_date(now);
+        }
+        f(text.as_bytes());
+    });
+}
+
+/// Hands the connection to hyper, which first reads what was already read here. Hyper's own
+/// graceful shutdown then finishes the request under way and closes.
+async fn hand_over(
+    tcp: TcpStream,
+    read: Vec<u8>,
+    peer: SocketAddr,
+    core: Arc<Core>,
+    router: Router,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let io = TokioIo::new(Replay { read, at: 0, tcp });
+    let service = Connection { core, router, peer };
+    let conn = http1::Builder::new().serve_connection(io, service);
+    let mut conn = std::pin::pin!(conn);
+    let result = tokio::select! {
+        result = conn.as_mut() => result,
+        _ = shut_down(&mut shutdown) => {
+            conn.as_mut().graceful_shutdown();
+            conn.await
+        }
+    };
+    if let Err(e) = result {
+        tracing::trace!("connection from {peer} ended: {e}");
+    }
+}
+
+/// The socket, with the bytes read before hyper took over given out first.
+struct Replay {
+    read: Vec<u8>,
+    at: usize,
+    tcp: TcpStream,
+}
+
+impl AsyncRead for Replay {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        if this.at < this.read.len() {
+            let n = buf.remaining().min(this.read.len() - this.at);
+            buf.put_slice(&this.read[this.at..this.at + n]);
+            this.at += n;
+            if this.at == this.read.len() {
+                this.read = Vec::new();
+                this.at = 0;
+            }
+            return Poll::Ready(Ok(()));
+        }
+        Pin::new(&mut this.tcp).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for Replay {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().tcp).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().tcp).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.tcp.is_write_vectored()
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().tcp).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().tcp).poll_shutdown(cx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parsed(raw: &[u8]) -> (u8, Vec<(String, Vec<u8>)>) {
+        let mut headers = [httparse::EMPTY_HEADER; 16];
+        let mut req = httparse::Request::new(&mut headers);
+        req.parse(raw).unwrap();
+        let version = req.version.unwrap();
+        let list = req
+            .headers
+            .iter()
+            .map(|h| (h.name.to_string(), h.value.to_vec()))
+            .collect();
+        (version, list)
+    }
+
+    fn connection(raw: &[u8]) -> Option<(bool, Option<&'static str>)> {
+        let (version, list) = parsed(raw);
+        let headers: Vec<httparse::Header<'_>> = list
+            .iter()
+            .map(|(name, value)| httparse::Header { name, value })
+            .collect();
+        connection_of(&headers, version).map(|c| (c.keep_alive, c.header))
+    }
+
+    #[test]
+    fn connection_use_follows_the_version_and_header() {
+        assert_eq!(connection(b"GET / HTTP/1.1\r\n\r\n"), Some((true, None)));
+        assert_eq!(
+            connection(b"GET / HTTP/1.1\r\nConnection: Close\r\n\r\n"),
+            Some((false, Some("close")))
+        );
+        assert_eq!(connection(b"GET / HTTP/1.0\r\n\r\n"), Some((false, None)));
+        assert_eq!(
+            connection(b"GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n"),
+            Some((true, Some("keep-alive")))
+        );
+        assert_eq!(
+            connection(b"GET / HTTP/1.1\r\nConnection: upgrade\r\n\r\n"),
+            None
+        );
+        assert_eq!(
+            connection(b"GET / HTTP/1.1\r\nConnection: close\r\nConnection: close\r\n\r\n"),
+            None
+        );
+    }
+
+    #[test]
+    fn only_plain_targets_are_taken() {
+        assert!(is_plain_target("/api/v2/auth/4?group=1&redirect=1"));
+        assert!(is_plain_target("/api/v2/auth%2F4"));
+        for odd in [
+            "api/v2/auth",
+            "http://x/api/v2/auth",
+            "/api/v2/auth#x",
+            "/api/v2/auth?a=\"b\"",
+            "/api/v2/auth/{x}",
+            "/api/v2/aüth",
+        ] {
+            assert!(!is_plain_target(odd), "{odd}");
+        }
+    }
+
+    #[test]
+    fn a_body_or_an_expectation_goes_to_hyper() {
+        let check = |raw: &[u8]| {
+            let (_, list) = parsed(raw);
+            let headers: Vec<httparse::Header<'_>> = list
+                .iter()
+                .map(|(name, value)| httparse::Header { name, value })
+                .collect();
+            has_no_body(&headers)
+        };
+        assert!(check(b"GET / HTTP/1.1\r\n\r\n"));
+        assert!(check(b"GET / HTTP/1.1\r\nContent-Length: 0\r\n\r\n"));
+        assert!(!check(b"GET / HTTP/1.1\r\nContent-Length: 5\r\n\r\n"));
+        assert!(!check(
+            b"GET / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"
+        ));
+        assert!(!check(b"GET / HTTP/1.1\r\nExpect: 100-continue\r\n\r\n"));
+        assert!(!check(b"GET / HTTP/1.1\r\nUpgrade: websocket\r\n\r\n"));
+    }
+}
