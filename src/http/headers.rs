@@ -41,7 +41,7 @@ pub fn text(value: &[u8]) -> Option<&str> {
 
 /// A header sent exactly once, as text; `Err` when duplicated or not text (a conflict is
 /// never resolved by picking one).
-pub fn single<'h, H: RequestHeaders + ?Sized>(
+pub(crate) fn single<'h, H: RequestHeaders + ?Sized>(
     headers: &'h H,
     name: &'h str,
 ) -> Result<Option<&'h str>, ()> {

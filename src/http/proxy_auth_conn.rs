@@ -224,11 +224,10 @@ fn has_no_body(headers: &[httparse::Header<'_>]) -> bool {
         return false;
     }
     let mut lengths = headers.values("content-length");
-    match (lengths.next(), lengths.next()) {
-        (None, _) => true,
-        (Some(b"0"), None) => true,
-        _ => false,
-    }
+    matches!(
+        (lengths.next(), lengths.next()),
+        (None, _) | (Some(b"0"), None)
+    )
 }
 
 /// The whole answer: status line, the verdict's headers, `content-length: 0`, `date`, and
