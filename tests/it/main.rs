@@ -23,6 +23,7 @@ mod e2e_subdirectory;
 mod hardening;
 mod import_organizr;
 mod instances;
+mod key_file;
 mod metrics;
 mod oidc;
 mod oidc_admin;
