@@ -20,6 +20,7 @@ mod e2e_nginx;
 mod e2e_proxies;
 mod e2e_sso;
 mod e2e_subdirectory;
+mod e2e_subdomain_browser;
 mod hardening;
 mod import_organizr;
 mod instances;
