@@ -17,6 +17,7 @@ mod docs;
 mod e2e_browser;
 mod e2e_forwarding;
 mod e2e_nginx;
+mod e2e_oidc_nginx;
 mod e2e_proxies;
 mod e2e_sso;
 mod e2e_subdirectory;
