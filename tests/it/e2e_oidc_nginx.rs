@@ -6,28 +6,24 @@
 //! issuer built from the wrong host behind the proxy, or X-Forwarded-* mishandled fails it.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::extract::Query;
-use axum::response::{Html, Redirect};
+use axum::response::Html;
 use axum::routing::get;
 use openidconnect::core::{CoreClient, CoreProviderMetadata, CoreUserInfoClaims};
-use openidconnect::{
-    ClientId, ClientSecret, CsrfToken, IssuerUrl, Nonce, OAuth2TokenResponse, PkceCodeVerifier,
-    RedirectUrl,
-};
+use openidconnect::{ClientId, ClientSecret, IssuerUrl, OAuth2TokenResponse, RedirectUrl};
 use serde_json::Value;
 use tokio::sync::mpsc;
 
-use crate::oidc::{auth_request, exchange, rp_http, Rp};
+use crate::oidc::{exchange, rp_http, Rp};
+use crate::oidc_browser::{start_page, Pending};
 use crate::proxy_config::run_cli;
 use crate::support::browser::Browser;
 use crate::support::echo::spawn_echo;
 use crate::support::nginx::Nginx;
 use crate::support::{TestApp, PASSWORD};
-
-type Pending = Arc<Mutex<Option<(CsrfToken, Nonce, PkceCodeVerifier)>>>;
 
 /// `usher ARGS… --data-dir DIR --database-url URL` on the install `app` runs on; its stdout.
 fn usher_cli(app: &TestApp, args: &[&str]) -> String {
@@ -98,14 +94,7 @@ async fn serve_relying_party(
 ) -> mpsc::UnboundedReceiver<HashMap<String, String>> {
     let (tx, rx) = mpsc::unbounded_channel();
     let router = axum::Router::new()
-        .route(
-            "/start",
-            get(move || async move {
-                let (url, state, nonce, verifier) = auth_request(&rp, &["profile", "email"]);
-                *pending.lock().unwrap() = Some((state, nonce, verifier));
-                Redirect::to(&url)
-            }),
-        )
+        .route("/start", start_page(rp, pending))
         .route(
             "/callback",
             get(move |Query(q): Query<HashMap<String, String>>| async move {

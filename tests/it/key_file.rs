@@ -6,14 +6,12 @@ use serde_json::json;
 use usher::Config;
 
 use crate::api_login::set_settings;
+use crate::instances::second_instance;
 use crate::support::TestApp;
 
 /// Another start on the data dir and database `app` runs on.
 fn same_install(app: &TestApp) -> Config {
-    let mut config = Config::for_data_dir(app.data_dir.path());
-    config.database_url = app.core.config.database_url.clone();
-    config.listen = "127.0.0.1:0".parse().unwrap();
-    config
+    second_instance(app, app.data_dir.path())
 }
 
 #[tokio::test]
