@@ -52,10 +52,12 @@ impl SecretKey {
         })
     }
 
-    /// Loads `<data_dir>/secret.key`, creating it (mode 0600) with a random key on first start.
+    /// Loads `<data_dir>/secret.key`, creating it (mode 0600, written atomically) with a random
+    /// key on first start. A file that is there but holds no key (empty, cut short) is refused
+    /// with what to do: a new key would not read the secrets the old one encrypted.
     pub fn load_or_create(path: &Path) -> Result<Self, CryptoError> {
         match std::fs::read_to_string(path) {
-            Ok(text) => Self::parse(&text),
+            Ok(text) => Self::parse(&text).map_err(|_| unusable_key_file(path, &text)),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 let mut key = [0u8; 32];
                 rand::rngs::OsRng.fill_bytes(&mut key);
@@ -102,11 +104,51 @@ impl SecretKey {
     }
 }
 
-/// Writes a file readable only by its owner.
+/// What to say about a key file that holds no key; never shows what it holds.
+fn unusable_key_file(path: &Path, text: &str) -> CryptoError {
+    let found = match text.trim().len() {
+        0 => "is empty".to_string(),
+        n => format!("holds {n} characters, not a key (64 hex digits)"),
+    };
+    CryptoError::Key(format!(
+        "the key file {path} {found}, perhaps left by a crash or a full disk. If this install \
+         has never been used (no accounts, no settings), delete {path} and start again: Usher \
+         makes a new key. Otherwise put the original key back in it (from a backup, or \
+         another instance's secret.key) or give it as USHER_SECRET_KEY: a new key could not \
+         read the secrets this install keeps",
+        path = path.display()
+    ))
+}
+
+/// Writes a file readable only by its owner, atomically: a temporary file in the same
+/// directory, flushed to disk, renamed over `path`, then the directory flushed. A crash leaves
+/// the old file or the new one, never an empty or half-written one.
 pub fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let name = path
+        .file_name()
+        .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::InvalidInput, "no file name"))?;
+    let temp = dir.join(format!(
+        ".{}.{}.tmp",
+        name.to_string_lossy(),
+        random_token(6)
+    ));
+    let written = write_new_private(&temp, contents).and_then(|()| std::fs::rename(&temp, path));
+    if written.is_err() {
+        let _ = std::fs::remove_file(&temp);
+    }
+    written?;
+    sync_dir(dir)
+}
+
+/// Creates `path` (which must not exist) with mode 0600 and `contents`, synced to disk.
+fn write_new_private(path: &Path, contents: &str) -> std::io::Result<()> {
     use std::io::Write;
     let mut opts = std::fs::OpenOptions::new();
-    opts.write(true).create(true).truncate(true);
+    opts.write(true).create_new(true);
     #[cfg(unix)]
     {
         use std::os::unix::fs::OpenOptionsExt;
@@ -115,6 +157,15 @@ pub fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
     let mut f = opts.open(path)?;
     f.write_all(contents.as_bytes())?;
     f.sync_all()
+}
+
+/// Makes a rename in `dir` durable (the directory entry itself is flushed).
+fn sync_dir(dir: &Path) -> std::io::Result<()> {
+    #[cfg(unix)]
+    std::fs::File::open(dir)?.sync_all()?;
+    #[cfg(not(unix))]
+    let _ = dir;
+    Ok(())
 }
 
 /// A random URL-safe string of `bytes` random bytes.
@@ -154,6 +205,52 @@ mod tests {
                 std::fs::metadata(&p).unwrap().permissions().mode() & 0o777,
                 0o600
             );
+        }
+    }
+
+    #[test]
+    fn a_key_file_without_a_key_is_refused_with_its_path_and_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("secret.key");
+        for (content, says) in [("", "is empty"), ("0123456789abcdef\n", "16 characters")] {
+            std::fs::write(&p, content).unwrap();
+            let e = SecretKey::load_or_create(&p).unwrap_err().to_string();
+            for needle in [&p.display().to_string(), says, "delete", "USHER_SECRET_KEY"] {
+                assert!(e.contains(needle), "no {needle:?} in: {e}");
+            }
+            assert!(!e.contains("0123456789abcdef"), "never shows the file: {e}");
+            assert_eq!(
+                std::fs::read_to_string(&p).unwrap(),
+                content,
+                "left as it was"
+            );
+        }
+    }
+
+    #[test]
+    fn write_private_replaces_the_whole_file_at_once() {
+        use std::io::Read;
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("setup-token");
+        write_private(&p, "old token").unwrap();
+        // A reader holding the old file sees it whole: the new one is renamed over it, never
+        // truncated and rewritten in place.
+        let mut reader = std::fs::File::open(&p).unwrap();
+        write_private(&p, "new token").unwrap();
+        let mut old = String::new();
+        reader.read_to_string(&mut old).unwrap();
+        assert_eq!(old, "old token");
+        assert_eq!(std::fs::read_to_string(&p).unwrap(), "new token");
+        let names: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        assert_eq!(names, ["setup-token"], "no temporary file left");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&p).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600);
         }
     }
 }

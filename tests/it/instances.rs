@@ -14,7 +14,7 @@ use crate::support::tcp_cut::TcpCut;
 use crate::support::{assert_error, PgDatabase, TestApp, PASSWORD};
 
 /// A second instance's configuration: its own data dir, the first one's database.
-fn second_instance(first: &TestApp, data_dir: &std::path::Path) -> Config {
+pub(crate) fn second_instance(first: &TestApp, data_dir: &std::path::Path) -> Config {
     let mut config = Config::for_data_dir(data_dir);
     config.database_url = first.core.config.database_url.clone();
     config.listen = "127.0.0.1:0".parse().unwrap();

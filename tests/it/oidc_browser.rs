@@ -9,19 +9,30 @@ use std::sync::{Arc, Mutex};
 
 use axum::extract::Query;
 use axum::response::{Html, IntoResponse, Redirect};
-use axum::routing::get;
+use axum::routing::{get, MethodRouter};
 use openidconnect::{CsrfToken, Nonce, PkceCodeVerifier};
 use usher::oidc::clients::{self, NewClient};
 use usher::store::Actor;
 
-use crate::oidc::{auth_request, exchange, relying_party};
+use crate::oidc::{auth_request, exchange, relying_party, Rp};
 use crate::plex_browser::approve_in_plex_popup;
 use crate::support::browser::Browser;
 use crate::support::fake_plex::seeded::FRIEND_A;
 use crate::support::plex_app::PlexApp;
 use crate::support::{TestApp, PASSWORD};
 
-type Pending = Arc<Mutex<Option<(CsrfToken, Nonce, PkceCodeVerifier)>>>;
+/// The relying party's sign-in in progress: state, nonce and PKCE verifier.
+pub(crate) type Pending = Arc<Mutex<Option<(CsrfToken, Nonce, PkceCodeVerifier)>>>;
+
+/// The relying party's `/start`: remembers a fresh state, nonce and verifier in `pending` and
+/// sends the browser to the authorization endpoint discovery named.
+pub(crate) fn start_page(rp: Arc<Rp>, pending: Pending) -> MethodRouter {
+    get(move || async move {
+        let (url, state, nonce, verifier) = auth_request(&rp, &["profile", "email"]);
+        *pending.lock().unwrap() = Some((state, nonce, verifier));
+        Redirect::to(&url)
+    })
+}
 
 /// Sets public_url, registers the relying party and starts it; returns its address.
 async fn start_relying_party(app: &TestApp) -> SocketAddr {
@@ -59,14 +70,7 @@ async fn start_relying_party(app: &TestApp) -> SocketAddr {
     let pending: Pending = Arc::default();
     let (rp2, pending2) = (rp.clone(), pending.clone());
     let router = axum::Router::new()
-        .route(
-            "/start",
-            get(move || async move {
-                let (url, state, nonce, verifier) = auth_request(&rp, &["profile", "email"]);
-                *pending.lock().unwrap() = Some((state, nonce, verifier));
-                Redirect::to(&url)
-            }),
-        )
+        .route("/start", start_page(rp, pending))
         .route(
             "/callback",
             get(move |Query(q): Query<HashMap<String, String>>| async move {

@@ -241,7 +241,7 @@ pub async fn login_submit(State(core): State<Arc<Core>>, req: Request) -> Respon
                 )
                 .await
             };
-            let target = sso::after_sign_in(&core, &signed_in, target).await;
+            let target = sso::after_form_sign_in(&core, &signed_in, target).await;
             let target = match core.enrol_first(&signed_in).await {
                 Ok(Some(enrol)) => enrol.to_string(),
                 _ => target,

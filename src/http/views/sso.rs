@@ -47,8 +47,25 @@ pub async fn after_sign_in(core: &Core, signed_in: &SignedIn, target: String) ->
     if !oidc && core.sso_storage(&signed_in.token.hash()).await.is_empty() {
         return target;
     }
+    handoff_path(&target)
+}
+
+/// [`after_sign_in`] for the answer to the sign-in form's POST: a target given as a full URL
+/// (an app on another host, in subdomain mode) goes through the hand-over page too. Browsers
+/// apply CSP `form-action 'self'` to the redirect that follows a form POST, and Chromium does
+/// not follow one that leaves Usher's origin; a page of Usher's own may go anywhere.
+pub async fn after_form_sign_in(core: &Core, signed_in: &SignedIn, target: String) -> String {
+    if target.starts_with('/') {
+        after_sign_in(core, signed_in, target).await
+    } else {
+        handoff_path(&target)
+    }
+}
+
+/// `/sso/handoff?rd=TARGET`.
+fn handoff_path(target: &str) -> String {
     let mut url = url::Url::parse("http://usher.invalid/sso/handoff").expect("static URL");
-    url.query_pairs_mut().append_pair("rd", &target);
+    url.query_pairs_mut().append_pair("rd", target);
     format!("/sso/handoff?{}", url.query().unwrap_or_default())
 }
 

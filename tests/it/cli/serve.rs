@@ -385,3 +385,35 @@ async fn sigterm_lets_a_request_in_flight_finish_before_exiting() {
     };
     assert!(status.success(), "exits 0 once drained:\n{}", server.log());
 }
+
+#[tokio::test]
+async fn an_empty_key_file_stops_serve_with_what_to_do_and_first_start_leaves_no_temp_file() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    fs::create_dir_all(&data).unwrap();
+    let key_file = data.join("secret.key");
+    // What an interrupted first start of an older version could leave.
+    fs::write(&key_file, "").unwrap();
+    let path = key_file.display().to_string();
+    let err = fails(
+        serve(&data, "127.0.0.1:0", &[]),
+        None,
+        &[&path, "is empty", "delete", "USHER_SECRET_KEY"],
+    );
+    assert!(!err.contains("panicked"), "{err}");
+    assert_eq!(read(&key_file), "", "not replaced behind the admin's back");
+
+    // Deleted, as the message says for an install never used: a new key, written whole.
+    fs::remove_file(&key_file).unwrap();
+    let mut server = Server::start(serve(&data, "127.0.0.1:0", &[])).await;
+    assert_eq!(read(&key_file).trim().len(), 64);
+    assert_eq!(mode(&key_file), 0o600);
+    assert_eq!(mode(&data.join("setup-token")), 0o600);
+    let temp: Vec<_> = fs::read_dir(&data)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".tmp"))
+        .collect();
+    assert!(temp.is_empty(), "temporary files left: {temp:?}");
+    assert!(server.terminate().await, "{}", server.log());
+}
