@@ -435,11 +435,7 @@ impl Core {
         self.metrics.session_cache(false);
         let generation = self.sessions.generation();
         match self.store.load_session_view(&hash_hex(hash)).await {
-            Ok(Some(view)) => {
-                let view = Arc::new(view);
-                self.sessions.insert(*hash, view.clone(), generation);
-                Ok(Some(view))
-            }
+            Ok(Some(view)) => Ok(Some(self.sessions.insert(*hash, view, generation))),
             Ok(None) => {
                 self.sessions.mark_missing(*hash);
                 Ok(None)

@@ -3,15 +3,22 @@
 //! Keyed by the token's SHA-256. Invalidation is by event: sign-out and revoke drop one entry,
 //! a change to a user drops all of theirs, and the change feed does the same for changes made by
 //! other processes. The TTL is only a safety net.
+//!
+//! An entry is small: the session's own numbers and an `Arc` of its [`Person`], one per user,
+//! shared by all of that user's cached sessions (interned by user id when a loaded view is
+//! kept; reused when the content is equal, replaced when it changed). A cache hit only clones
+//! the entry's `Arc`; interning happens on a miss, under a short lock never held across an
+//! await.
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::Duration;
 
 use moka::sync::Cache;
 
 use crate::domain::session::{hash_hex, TokenHash};
-use crate::domain::{SessionView, UserId};
+use crate::domain::{Person, SessionView, UserId};
 
 /// Cached session views.
 pub struct SessionCache {
@@ -22,6 +29,10 @@ pub struct SessionCache {
     missing: Cache<TokenHash, ()>,
     /// Bumped on every invalidation so a load that raced with one is not cached.
     generation: AtomicU64,
+    /// The shared person of each user with cached sessions. Held weakly: the entries own their
+    /// person, and one whose sessions all left the cache is pruned at the next last-seen flush.
+    /// The lock also makes "check the generation, then insert" one step against invalidations.
+    people: Mutex<HashMap<UserId, Weak<Person>>>,
 }
 
 impl Default for SessionCache {
@@ -37,6 +48,7 @@ impl Default for SessionCache {
                 .time_to_live(Duration::from_secs(60))
                 .build(),
             generation: AtomicU64::new(0),
+            people: Mutex::new(HashMap::new()),
         }
     }
 }
@@ -62,15 +74,42 @@ impl SessionCache {
         self.generation.load(Ordering::Acquire)
     }
 
-    /// Caches a view loaded from the store, unless an invalidation happened since `generation`.
-    pub fn insert(&self, hash: TokenHash, view: Arc<SessionView>, generation: u64) {
-        if self.generation() == generation {
-            self.cache.insert(hash, view);
+    /// Caches a view loaded from the store, unless an invalidation happened since `generation`;
+    /// a kept view shares its person with the user's other cached sessions. Returns the view
+    /// to answer with either way.
+    pub fn insert(
+        &self,
+        hash: TokenHash,
+        mut view: SessionView,
+        generation: u64,
+    ) -> Arc<SessionView> {
+        let mut people = self.people();
+        if self.generation() != generation {
+            return Arc::new(view);
         }
+        let user = view.person.user_id;
+        match people.get(&user).and_then(Weak::upgrade) {
+            Some(shared) if shared == view.person => view.person = shared,
+            _ => {
+                people.insert(user, Arc::downgrade(&view.person));
+            }
+        }
+        let view = Arc::new(view);
+        self.cache.insert(hash, view.clone());
+        view
+    }
+
+    /// The intern table; a panic elsewhere while holding it left nothing half-done worth
+    /// refusing over (every step under it is a single map operation).
+    fn people(&self) -> MutexGuard<'_, HashMap<UserId, Weak<Person>>> {
+        self.people
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// Drops one session.
     pub fn invalidate(&self, hash: &TokenHash) {
+        let _people = self.people();
         self.generation.fetch_add(1, Ordering::AcqRel);
         self.cache.invalidate(hash);
     }
@@ -87,7 +126,11 @@ impl SessionCache {
 
     /// Drops every session of a user.
     pub fn invalidate_user(&self, user: UserId) {
-        self.generation.fetch_add(1, Ordering::AcqRel);
+        {
+            let mut people = self.people();
+            self.generation.fetch_add(1, Ordering::AcqRel);
+            people.remove(&user);
+        }
         for (hash, view) in self.cache.iter() {
             if view.user_id == user {
                 self.cache.invalidate(&*hash);
@@ -97,12 +140,16 @@ impl SessionCache {
 
     /// Drops everything.
     pub fn invalidate_all(&self) {
+        let mut people = self.people();
         self.generation.fetch_add(1, Ordering::AcqRel);
+        people.clear();
         self.cache.invalidate_all();
     }
 
-    /// Last-seen times not yet written to the store; marks them written.
+    /// Last-seen times not yet written to the store; marks them written. Also forgets people
+    /// none of whose sessions is cached any more (this runs every 30 s).
     pub fn take_last_seen(&self) -> Vec<(String, i64)> {
+        self.people().retain(|_, person| person.strong_count() > 0);
         let mut out = Vec::new();
         for (hash, view) in self.cache.iter() {
             let seen = view.last_seen.load(Ordering::Relaxed);
@@ -128,5 +175,91 @@ impl SessionCache {
     /// True when nothing is cached.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn view(session_id: i64, user: UserId, username: &str, group_id: i64) -> SessionView {
+        SessionView::new(
+            session_id,
+            user,
+            username.into(),
+            Some(format!("{username}@example.org")),
+            group_id,
+            format!("group {group_id}"),
+            false,
+            i64::MAX,
+            0,
+        )
+    }
+
+    fn hash(n: u8) -> TokenHash {
+        [n; 32]
+    }
+
+    #[test]
+    fn one_users_sessions_share_one_person() {
+        let cache = SessionCache::default();
+        let a = cache.insert(hash(1), view(1, 7, "ada", 1), cache.generation());
+        let b = cache.insert(hash(2), view(2, 7, "ada", 1), cache.generation());
+        let other = cache.insert(hash(3), view(3, 8, "bob", 1), cache.generation());
+        assert!(Arc::ptr_eq(&a.person, &b.person));
+        assert!(!Arc::ptr_eq(&a.person, &other.person));
+        // What the cache hands out is what was kept, person included.
+        let cached = cache.get(&hash(2)).expect("cached");
+        assert!(Arc::ptr_eq(&cached.person, &a.person));
+        assert_eq!(cached.session_id, 2);
+        assert_eq!(cached.headers.user, "ada");
+        assert_eq!(other.headers.user, "bob");
+    }
+
+    #[test]
+    fn a_changed_user_gives_new_sessions_the_new_data() {
+        let cache = SessionCache::default();
+        let old = cache.insert(hash(1), view(1, 7, "ada", 2), cache.generation());
+        // Read again after a change that was not (yet) announced: new content, new person.
+        let new = cache.insert(hash(2), view(2, 7, "ada.l", 1), cache.generation());
+        assert!(!Arc::ptr_eq(&old.person, &new.person));
+        assert_eq!(new.username, "ada.l");
+        assert_eq!(new.headers.user, "ada.l");
+        assert_eq!(new.headers.group_id, "1");
+        assert_eq!(new.group_name, "group 1");
+        // Later sessions share the new person, not the old one.
+        let later = cache.insert(hash(3), view(3, 7, "ada.l", 1), cache.generation());
+        assert!(Arc::ptr_eq(&later.person, &new.person));
+        // A change to two-factor alone is a change too.
+        let enrolled = view(4, 7, "ada.l", 1).with_two_factor(true, false);
+        let enrolled = cache.insert(hash(4), enrolled, cache.generation());
+        assert!(enrolled.two_factor);
+        assert!(!Arc::ptr_eq(&enrolled.person, &new.person));
+    }
+
+    #[test]
+    fn a_load_that_raced_an_invalidation_is_not_kept_or_shared() {
+        let cache = SessionCache::default();
+        let kept = cache.insert(hash(1), view(1, 7, "ada", 1), cache.generation());
+        let before = cache.generation();
+        cache.invalidate_user(7);
+        assert!(cache.get(&hash(1)).is_none());
+        let raced = cache.insert(hash(2), view(2, 7, "ada", 1), before);
+        assert!(cache.get(&hash(2)).is_none());
+        assert!(!Arc::ptr_eq(&raced.person, &kept.person));
+        // After the invalidation a fresh load starts a fresh person.
+        let fresh = cache.insert(hash(3), view(3, 7, "ada", 1), cache.generation());
+        assert!(!Arc::ptr_eq(&fresh.person, &kept.person));
+        assert!(cache.get(&hash(3)).is_some());
+    }
+
+    #[test]
+    fn people_without_cached_sessions_are_forgotten_at_the_flush() {
+        let cache = SessionCache::default();
+        drop(cache.insert(hash(1), view(1, 7, "ada", 1), cache.generation()));
+        cache.invalidate(&hash(1));
+        cache.cache.run_pending_tasks();
+        cache.take_last_seen();
+        assert!(cache.people().is_empty());
     }
 }

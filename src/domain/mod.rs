@@ -11,7 +11,7 @@ pub mod tab;
 pub mod user;
 
 pub use group::{Group, GroupId, ANY_SIGNED_IN, GUEST};
-pub use session::{SessionMethod, SessionToken, SessionView};
+pub use session::{Person, SessionMethod, SessionToken, SessionView};
 pub use tab::{Tab, TabKind};
 pub use user::{NewUser, User, UserId};
 

@@ -2,6 +2,7 @@
 //! proxy-auth hot path answers from.
 
 use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::Arc;
 
 use base64::Engine;
 use http::HeaderValue;
@@ -83,29 +84,43 @@ fn hash_token(value: &[u8]) -> TokenHash {
 }
 
 /// Everything the proxy-auth answer needs about one session, with the header values prepared.
+///
+/// Split in two to keep the cache small: what belongs to the session (a few numbers) lives
+/// here, what belongs to the person (names, group, flags, the identity header values) lives in
+/// one [`Person`] shared by all of that person's cached sessions (see `auth::sessions`). The
+/// person's fields read as the view's own (`view.username`, `view.headers.user`) through
+/// `Deref`, so the hot path and every reader are unchanged.
 #[derive(Debug)]
 pub struct SessionView {
     pub session_id: i64,
+    pub expires_at: i64,
+    /// Last time the session was used, kept in memory and written to the store in batches.
+    pub last_seen: AtomicI64,
+    /// Last value written to the store, to know what needs flushing.
+    pub last_flushed: AtomicI64,
+    /// The session began with a Plex sign-in (password or PIN).
+    pub plex_sign_in: bool,
+    /// The person, shared with their other cached sessions.
+    pub person: Arc<Person>,
+}
+
+/// What a session view knows about its person, as read with the session from the store. Equal
+/// content means equal answers, so the cache keeps one per user and shares it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Person {
     pub user_id: UserId,
     pub username: String,
     pub email: Option<String>,
     pub group_id: GroupId,
     pub group_name: String,
     pub locked: bool,
-    pub expires_at: i64,
-    /// Last time the session was used, kept in memory and written to the store in batches.
-    pub last_seen: AtomicI64,
-    /// Last value written to the store, to know what needs flushing.
-    pub last_flushed: AtomicI64,
-    pub headers: IdentityHeaders,
     /// The person has two-factor sign-in on (a confirmed enrolment).
     pub two_factor: bool,
-    /// The session began with a Plex sign-in (password or PIN).
-    pub plex_sign_in: bool,
+    pub headers: IdentityHeaders,
 }
 
-/// Prepared identity header values, built once when a session enters the cache.
-#[derive(Debug, Clone)]
+/// Prepared identity header values, built once when a person's data is read.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IdentityHeaders {
     pub user: HeaderValue,
     pub email: HeaderValue,
@@ -113,8 +128,17 @@ pub struct IdentityHeaders {
     pub group_name: HeaderValue,
 }
 
+impl std::ops::Deref for SessionView {
+    type Target = Person;
+
+    fn deref(&self) -> &Person {
+        &self.person
+    }
+}
+
 impl SessionView {
-    /// Builds the view; the header values are computed here, off the hot path.
+    /// Builds the view with a person of its own; the header values are computed here, off the
+    /// hot path. The cache swaps the person for the shared one when it keeps the view.
     #[allow(clippy::too_many_arguments)]
     pub fn new(
         session_id: i64,
@@ -135,24 +159,27 @@ impl SessionView {
         };
         SessionView {
             session_id,
-            user_id,
-            username,
-            email,
-            group_id,
-            group_name,
-            locked,
             expires_at,
             last_seen: AtomicI64::new(last_seen),
             last_flushed: AtomicI64::new(last_seen),
-            headers,
-            two_factor: false,
             plex_sign_in: false,
+            person: Arc::new(Person {
+                user_id,
+                username,
+                email,
+                group_id,
+                group_name,
+                locked,
+                two_factor: false,
+                headers,
+            }),
         }
     }
 
     /// The two-factor facts of the session, read with it from the store.
     pub fn with_two_factor(mut self, two_factor: bool, plex_sign_in: bool) -> Self {
-        self.two_factor = two_factor;
+        // The person is still this view's own here, so this changes it in place.
+        Arc::make_mut(&mut self.person).two_factor = two_factor;
         self.plex_sign_in = plex_sign_in;
         self
     }
