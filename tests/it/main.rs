@@ -43,6 +43,7 @@ mod plex_login;
 mod plex_pin;
 mod plex_pin_once;
 mod proxy_auth;
+mod proxy_auth_conn;
 mod proxy_auth_short_way;
 mod proxy_config;
 mod rules;
