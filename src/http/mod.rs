@@ -12,7 +12,7 @@ pub mod oidc;
 mod oidc_client_auth;
 mod oidc_logout;
 pub mod proxy_auth;
-mod proxy_auth_conn;
+pub mod proxy_auth_conn;
 pub mod redirect;
 pub mod router;
 pub mod serve;

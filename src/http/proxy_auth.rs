@@ -233,12 +233,13 @@ async fn decide<H: RequestHeaders + ?Sized>(
     // pass and never a sign-in redirect (docs/scaling.md). Cached sessions keep passing.
     // A person who must turn two-factor on first counts as nobody signed in until they have.
     let two_factor = settings.two_factor;
+    let at = now(); // one clock read for the expiry check and the last-seen time
     let session: Option<Arc<SessionView>> = match session_in(headers, &settings.cookie_name, core)
         .await
     {
         Ok(found) => found
             .map(|s| s.view)
-            .filter(|s| s.expires_at > now())
+            .filter(|s| s.expires_at > at)
             .filter(|s| !s.must_enrol(two_factor.required_up_to_group, two_factor.skip_for_plex)),
         Err(_) => return (StoreDown, status(StatusCode::SERVICE_UNAVAILABLE)),
     };
@@ -258,7 +259,7 @@ async fn decide<H: RequestHeaders + ?Sized>(
     match decide_with_rule(&request, ip, session.as_deref(), rule) {
         Decision::PassUser => {
             let s = session.expect("PassUser implies a session");
-            s.touch(now());
+            s.touch(at);
             (User, Verdict::User(s))
         }
         Decision::PassAnonymous => (Anonymous, anonymous_pass(fwd.is_some())),

@@ -16,6 +16,7 @@
 //! address. It never reads past a request before answering it, and never logs above trace.
 
 use std::io;
+use std::mem::MaybeUninit;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -26,7 +27,6 @@ use axum::Router;
 use hyper::server::conn::http1;
 use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
-use tokio::net::TcpStream;
 use tokio::sync::watch;
 
 use super::headers::{text, RequestHeaders};
@@ -49,18 +49,25 @@ enum Step {
     Answered { consumed: usize, keep_alive: bool },
 }
 
+/// A connection's byte stream: a `TcpStream` when serving, an in-memory pipe in the fuzz target.
+pub trait Stream: AsyncRead + AsyncWrite + Unpin + Send + 'static {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send + 'static> Stream for T {}
+
 /// Serves one connection until it closes or the server shuts down (`shutdown` turns true or
 /// its sender is gone): between requests the connection is closed; a request under way is
 /// answered first.
-pub async fn serve_connection(
-    mut tcp: TcpStream,
+pub async fn serve_connection<S: Stream>(
+    mut tcp: S,
     peer: SocketAddr,
     core: Arc<Core>,
     router: Router,
-    mut shutdown: watch::Receiver<bool>,
+    shutdown: watch::Receiver<bool>,
 ) {
     let mut input: Vec<u8> = Vec::with_capacity(4096);
     let mut output: Vec<u8> = Vec::with_capacity(512);
+    // Set up once per connection: a wait made anew for every read costs a lock and a waiter
+    // list entry each time, a measurable share of a cache hit.
+    let mut shutting_down = std::pin::pin!(shut_down(shutdown.clone()));
     loop {
         output.clear();
         let step = answer_buffered(&input, peer, &core, &mut output).await;
@@ -73,16 +80,20 @@ pub async fn serve_connection(
                     input.reserve(input.len());
                 }
                 let read = if input.is_empty() {
+                    // The read first: when the next request is already there, the shutdown
+                    // wait is not even looked at.
                     tokio::select! {
                         biased;
-                        _ = shut_down(&mut shutdown) => return,
                         read = tcp.read_buf(&mut input) => read,
+                        () = &mut shutting_down => return,
                     }
                 } else {
                     // A request under way is read to its end, shutting down or not.
                     tcp.read_buf(&mut input).await
                 };
                 match read {
+                    // The client closed in the middle of a head: hyper decides what that gets.
+                    Ok(0) if !input.is_empty() => break,
                     Ok(0) | Err(_) => return,
                     Ok(_) => continue,
                 }
@@ -106,8 +117,8 @@ pub async fn serve_connection(
     hand_over(tcp, input, peer, core, router, shutdown).await;
 }
 
-/// Resolves when the server starts shutting down.
-async fn shut_down(shutdown: &mut watch::Receiver<bool>) {
+/// Resolves when the server starts shutting down (or is gone).
+async fn shut_down(mut shutdown: watch::Receiver<bool>) {
     let _ = shutdown.wait_for(|down| *down).await;
 }
 
@@ -118,45 +129,95 @@ async fn answer_buffered(
     core: &Core,
     output: &mut Vec<u8>,
 ) -> Step {
-    if input.is_empty() {
-        return Step::ReadMore;
+    // Left uninitialised: httparse writes the headers it found and hands back only those
+    // (writing 64 empty headers first would be 2 KiB of stores per request).
+    let mut headers = [MaybeUninit::<httparse::Header<'_>>::uninit(); MAX_HEADERS];
+    let plain = match read_head(input, &mut headers) {
+        Head::Incomplete => return Step::ReadMore,
+        Head::NotPlain => return Step::HandOver,
+        Head::Plain(plain) => plain,
+    };
+    let verdict = proxy_auth::check(core, peer, plain.path, plain.query, plain.headers).await;
+    write_answer(output, &verdict, plain.version, plain.connection);
+    Step::Answered {
+        consumed: plain.consumed,
+        keep_alive: plain.connection.keep_alive,
     }
-    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
-    let mut request = httparse::Request::new(&mut headers);
-    let consumed = match request.parse(input) {
+}
+
+/// What the start of the input holds.
+enum Head<'h, 'b> {
+    /// Not a whole head yet.
+    Incomplete,
+    /// A head hyper takes: not a plain proxy-auth request, or not one httparse reads.
+    NotPlain,
+    Plain(PlainRequest<'h, 'b>),
+}
+
+/// A plain proxy-auth request: GET or HEAD of a proxy-auth path, no body.
+struct PlainRequest<'h, 'b> {
+    /// The head's length in bytes.
+    consumed: usize,
+    path: &'b str,
+    query: Option<&'b str>,
+    /// 1 for HTTP/1.1, 0 for HTTP/1.0.
+    version: u8,
+    connection: ConnectionUse,
+    headers: &'h [httparse::Header<'b>],
+}
+
+/// Reads the first head in `input`, the headers into `headers`.
+fn read_head<'h, 'b>(
+    input: &'b [u8],
+    headers: &'h mut [MaybeUninit<httparse::Header<'b>>],
+) -> Head<'h, 'b> {
+    if input.is_empty() {
+        return Head::Incomplete;
+    }
+    let mut request = httparse::Request::new(&mut []);
+    let consumed = match request.parse_with_uninit_headers(input, headers) {
         Ok(httparse::Status::Complete(n)) => n,
-        Ok(httparse::Status::Partial) => return Step::ReadMore,
-        Err(_) => return Step::HandOver,
+        Ok(httparse::Status::Partial) => return Head::Incomplete,
+        Err(_) => return Head::NotPlain,
     };
     let (Some(method), Some(target), Some(version)) =
         (request.method, request.path, request.version)
     else {
-        return Step::HandOver;
+        return Head::NotPlain;
     };
     // A HEAD answer is the same head: no answer here has a body.
     if !(method == "GET" || method == "HEAD") || !is_plain_target(target) {
-        return Step::HandOver;
+        return Head::NotPlain;
     }
     let (path, query) = match target.split_once('?') {
         Some((path, query)) => (path, Some(query)),
         None => (target, None),
     };
     if !is_proxy_auth_path(path) {
-        return Step::HandOver;
+        return Head::NotPlain;
     }
-    let headers: &[httparse::Header<'_>] = request.headers;
+    let headers: &'h [httparse::Header<'b>] = request.headers;
     let Some(connection) = connection_of(headers, version) else {
-        return Step::HandOver;
+        return Head::NotPlain;
     };
     if !has_no_body(headers) {
-        return Step::HandOver;
+        return Head::NotPlain;
     }
-    let verdict = proxy_auth::check(core, peer, path, query, headers).await;
-    write_answer(output, &verdict, version, connection);
-    Step::Answered {
+    Head::Plain(PlainRequest {
         consumed,
-        keep_alive: connection.keep_alive,
-    }
+        path,
+        query,
+        version,
+        connection,
+        headers,
+    })
+}
+
+/// Whether the loop answers the first request in `input` itself, rather than handing the
+/// connection to hyper (tests show that a proxy's real requests take the short way).
+pub fn answers_itself(input: &[u8]) -> bool {
+    let mut headers = [MaybeUninit::<httparse::Header<'_>>::uninit(); MAX_HEADERS];
+    matches!(read_head(input, &mut headers), Head::Plain(_))
 }
 
 /// Whether the target is an origin-form path (and query) of characters every URL parser takes
@@ -176,9 +237,25 @@ struct ConnectionUse {
     header: Option<&'static str>,
 }
 
-/// HTTP/1.1 stays open unless `close`; HTTP/1.0 closes unless `keep-alive` (answered with
-/// `connection: keep-alive`). `None` for anything else (other tokens, duplicates, another
-/// version): hyper decides those.
+/// How hyper goes on for each (HTTP/1.x minor version, `Connection` value): HTTP/1.1 stays open
+/// unless `close` (answered with `connection: close`); HTTP/1.0 closes unless `keep-alive`
+/// (answered with `connection: keep-alive`).
+const CONNECTION_USES: [(u8, Option<&str>, ConnectionUse); 6] = {
+    const fn answer(keep_alive: bool, header: Option<&'static str>) -> ConnectionUse {
+        ConnectionUse { keep_alive, header }
+    }
+    [
+        (1, None, answer(true, None)),
+        (1, Some("keep-alive"), answer(true, None)),
+        (1, Some("close"), answer(false, Some("close"))),
+        (0, None, answer(false, None)),
+        (0, Some("close"), answer(false, None)),
+        (0, Some("keep-alive"), answer(true, Some("keep-alive"))),
+    ]
+};
+
+/// The row of [`CONNECTION_USES`] for this request; `None` for anything else (other tokens,
+/// more than one `Connection` header, another version): hyper decides those.
 fn connection_of(headers: &[httparse::Header<'_>], version: u8) -> Option<ConnectionUse> {
     let mut values = headers.values("connection");
     let value = match (values.next(), values.next()) {
@@ -186,34 +263,14 @@ fn connection_of(headers: &[httparse::Header<'_>], version: u8) -> Option<Connec
         (Some(v), None) => Some(text(v)?.trim()),
         _ => return None,
     };
-    let is = |token: &str| value.is_some_and(|v| v.eq_ignore_ascii_case(token));
-    match (version, value) {
-        (1, None) => Some(ConnectionUse {
-            keep_alive: true,
-            header: None,
-        }),
-        (1, Some(_)) if is("keep-alive") => Some(ConnectionUse {
-            keep_alive: true,
-            header: None,
-        }),
-        (1, Some(_)) if is("close") => Some(ConnectionUse {
-            keep_alive: false,
-            header: Some("close"),
-        }),
-        (0, None) => Some(ConnectionUse {
-            keep_alive: false,
-            header: None,
-        }),
-        (0, Some(_)) if is("close") => Some(ConnectionUse {
-            keep_alive: false,
-            header: None,
-        }),
-        (0, Some(_)) if is("keep-alive") => Some(ConnectionUse {
-            keep_alive: true,
-            header: Some("keep-alive"),
-        }),
-        _ => None,
-    }
+    CONNECTION_USES.iter().find_map(|(v, token, answer)| {
+        let same = match (token, value) {
+            (None, None) => true,
+            (Some(t), Some(v)) => t.eq_ignore_ascii_case(v),
+            _ => false,
+        };
+        (*v == version && same).then_some(*answer)
+    })
 }
 
 /// No body and nothing that asks for more than one answer: no `transfer-encoding`, `expect`
@@ -279,22 +336,27 @@ fn with_date(f: impl FnOnce(&[u8])) {
 }
 
 /// Hands the connection to hyper, which first reads what was already read here. Hyper's own
-/// graceful shutdown then finishes the request under way and closes.
-async fn hand_over(
-    tcp: TcpStream,
+/// graceful shutdown then finishes the request under way and closes. With nothing read yet,
+/// this is how the connection would be served without the loop (the fuzz target's reference).
+pub async fn hand_over<S: Stream>(
+    tcp: S,
     read: Vec<u8>,
     peer: SocketAddr,
     core: Arc<Core>,
     router: Router,
-    mut shutdown: watch::Receiver<bool>,
+    shutdown: watch::Receiver<bool>,
 ) {
     let io = TokioIo::new(Replay { read, at: 0, tcp });
     let service = Connection { core, router, peer };
-    let conn = http1::Builder::new().serve_connection(io, service);
+    // A client that closes its sending side after its last request still gets the answer,
+    // as the loop above gives it (hyper would otherwise drop the request under way).
+    let conn = http1::Builder::new()
+        .half_close(true)
+        .serve_connection(io, service);
     let mut conn = std::pin::pin!(conn);
     let result = tokio::select! {
         result = conn.as_mut() => result,
-        _ = shut_down(&mut shutdown) => {
+        () = shut_down(shutdown) => {
             conn.as_mut().graceful_shutdown();
             conn.await
         }
@@ -305,13 +367,13 @@ async fn hand_over(
 }
 
 /// The socket, with the bytes read before hyper took over given out first.
-struct Replay {
+struct Replay<S> {
     read: Vec<u8>,
     at: usize,
-    tcp: TcpStream,
+    tcp: S,
 }
 
-impl AsyncRead for Replay {
+impl<S: Stream> AsyncRead for Replay<S> {
     fn poll_read(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -332,7 +394,7 @@ impl AsyncRead for Replay {
     }
 }
 
-impl AsyncWrite for Replay {
+impl<S: Stream> AsyncWrite for Replay<S> {
     fn poll_write(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,

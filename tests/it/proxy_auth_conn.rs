@@ -379,3 +379,98 @@ async fn at_shutdown_an_idle_connection_closes_and_a_request_under_way_is_answer
         .expect("the server stops once the last connection is done")
         .unwrap();
 }
+
+/// What nginx really sends for the config `usher proxy-config nginx` prints: its auth
+/// subrequest, recorded byte for byte by a listener standing in for Usher. nginx's default
+/// towards an upstream is HTTP/1.0 with `Connection: close`, a new connection for every
+/// protected request, so every one of them must take the short way, and be answered there
+/// exactly as the router answers it.
+#[tokio::test]
+async fn the_auth_subrequest_nginx_sends_for_the_generated_config_takes_the_short_way() {
+    use crate::proxy_config::run_cli;
+    use crate::support::nginx::Nginx;
+
+    let app = TestApp::spawn().await;
+    app.add_user("alice", 4).await;
+    let cookie = app.session_cookie("alice").await;
+
+    // Stands in for Usher: keeps the first request head, refuses it, closes.
+    let recorder = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let recorder_addr = recorder.local_addr().unwrap();
+    let recorded = tokio::spawn(async move {
+        let (mut tcp, _) = recorder.accept().await.unwrap();
+        let mut head = Vec::new();
+        let mut buf = [0u8; 4096];
+        while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+            let n = tcp.read(&mut buf).await.unwrap();
+            assert!(n > 0, "nginx closed before its request was whole");
+            head.extend_from_slice(&buf[..n]);
+        }
+        let _ = tcp
+            .write_all(
+                b"HTTP/1.1 401 Unauthorized\r\ncontent-length: 0\r\nconnection: close\r\n\r\n",
+            )
+            .await;
+        head
+    });
+    let (ok, snippet, err) = run_cli(&[
+        "proxy-config",
+        "--proxy",
+        "nginx",
+        "--mode",
+        "subdirectory",
+        "--usher",
+        &format!("http://{recorder_addr}"),
+        "--app",
+        "tautulli,upstream=http://127.0.0.1:9",
+    ]);
+    assert!(ok, "{err}");
+    let nginx = Nginx::start(&format!(
+        "server {{\n    listen 127.0.0.1:{{{{PORT}}}};\n{snippet}}}\n"
+    ))
+    .await;
+    let page = reqwest::Client::new()
+        .get(nginx.url("/tautulli/"))
+        .header("Cookie", &cookie)
+        .header("Accept", "text/html")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 401, "the stand-in refused");
+    let head = tokio::time::timeout(Duration::from_secs(10), recorded)
+        .await
+        .expect("nginx asked the stand-in")
+        .unwrap();
+    let text = String::from_utf8_lossy(&head).into_owned();
+    assert!(
+        text.starts_with("GET /api/v2/auth/4 HTTP/1.0\r\n"),
+        "nginx's subrequest: {text}"
+    );
+    assert!(
+        text.contains("\r\nX-Forwarded-Uri: /tautulli/\r\n"),
+        "{text}"
+    );
+    assert!(
+        usher::http::proxy_auth_conn::answers_itself(&head),
+        "the loop hands nginx's subrequest to hyper: {text}"
+    );
+
+    // The same bytes to Usher: the router's answer, as HTTP/1.0, then the connection closes.
+    let mut parsed = [httparse::EMPTY_HEADER; 64];
+    let mut req = httparse::Request::new(&mut parsed);
+    req.parse(&head).unwrap();
+    let headers: Vec<(&str, String)> = req
+        .headers
+        .iter()
+        .map(|h| (h.name, String::from_utf8_lossy(h.value).into_owned()))
+        .collect();
+    let expected = routed(&app, "GET", req.path.unwrap(), &headers).await;
+    assert_eq!(expected.status, 200);
+    let raw = exchange(&app, &[&head]).await;
+    assert!(raw.starts_with(b"HTTP/1.0 200 OK\r\n"), "{raw:?}");
+    let got = answers(&raw, &[]);
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].meaning(), expected.meaning());
+    assert_eq!(got[0].header("x-organizr-user"), Some("alice"));
+    app.stop().await;
+}
