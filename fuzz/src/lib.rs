@@ -1,7 +1,8 @@
 //! Usher's coverage-guided fuzz targets (cargo-afl), one module a target, each driving the real
 //! code that reads untrusted input: the proxy-auth answer (router, cookie, `X-Forwarded-*`,
-//! client IP, rules), redirect targets, plex.tv's answers, the SSO apps' answers, Organizr's
-//! `config.php` and the OpenID Connect provider's requests. A target checks what must hold, not only that nothing panics; a broken
+//! client IP, rules), the connection loop that answers it before hyper, redirect targets,
+//! plex.tv's answers, the SSO apps' answers, Organizr's `config.php` and the OpenID Connect
+//! provider's requests. A target checks what must hold, not only that nothing panics; a broken
 //! invariant panics, which AFL records as a crash. `scripts/fuzz` builds and runs them.
 //!
 //! Each target has `prepare()` (run once before AFL's fork server starts: nothing that keeps a
@@ -12,6 +13,7 @@ pub mod config_php;
 pub mod oidc;
 pub mod plex;
 pub mod proxy_auth;
+pub mod proxy_auth_conn;
 pub mod redirect;
 pub mod sso;
 mod upstream;

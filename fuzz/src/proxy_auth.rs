@@ -40,8 +40,8 @@ const IDENTITY: [&str; 7] = [
 ];
 
 /// One database made before the fork (settings, people, sessions) and its session tokens.
-struct World {
-    config: Config,
+pub(crate) struct World {
+    pub(crate) config: Config,
     /// People with a valid session: (name, token).
     people: [(&'static str, String); 2],
     revoked: String,
@@ -57,7 +57,7 @@ struct Child {
 /// Without `proxy.rules`, and with the documented example (`rules: on` in the input).
 static WORLDS: OnceLock<[World; 2]> = OnceLock::new();
 
-fn worlds() -> &'static [World; 2] {
+pub(crate) fn worlds() -> &'static [World; 2] {
     WORLDS.get_or_init(|| {
         let rt = crate::runtime();
         [rt.block_on(setup(false)), rt.block_on(setup(true))]
@@ -268,7 +268,7 @@ fn request(data: &[u8], world: &World) -> Option<Request<Body>> {
 }
 
 /// `$ALICE`, `$KID` and `$REVOKED` replaced by the tokens.
-fn substitute(value: &[u8], world: &World) -> Vec<u8> {
+pub(crate) fn substitute(value: &[u8], world: &World) -> Vec<u8> {
     let names: [(&[u8], &str); 3] = [
         (b"$ALICE", &world.people[0].1),
         (b"$KID", &world.people[1].1),
