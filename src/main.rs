@@ -195,6 +195,11 @@ struct ProxyConfigArgs {
     /// Your domain: apps at APP.DOMAIN (subdomain) or DOMAIN/APP/ (subdirectory).
     #[arg(long, default_value = usher::proxy_config::DEFAULT_DOMAIN)]
     domain: String,
+    /// nginx: keep connections to Usher open for the auth checks. Adds an `upstream` block that
+    /// goes at http level, outside every server block; through one nginx worker a protected
+    /// app then serves about twice the requests per second (BENCHMARKS.md).
+    #[arg(long)]
+    keepalive: bool,
 }
 
 /// The apps of `usher proxy-config`: each `--app` with its own parts, the single-app flags
@@ -225,6 +230,7 @@ fn proxy_site(a: &ProxyConfigArgs) -> anyhow::Result<usher::proxy_config::Site> 
         usher: a.usher.clone(),
         domain: a.domain.clone(),
         apps,
+        keepalive: a.keepalive,
     })
 }
 

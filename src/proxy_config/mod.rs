@@ -14,7 +14,7 @@ use std::fmt::Write as _;
 use std::str::FromStr;
 
 pub use apps::{guess_app, HEADER_AUTH_APPS};
-pub use nginx::PROXY_CONF_MARKER;
+pub use nginx::{HTTP_LEVEL_MARKER, PROXY_CONF_MARKER};
 
 use crate::domain::GroupId;
 use apps::{Known, KNOWN_APPS};
@@ -62,6 +62,9 @@ pub struct Site {
     /// The parent domain: apps at `<app>.<domain>` or `<domain>/<app>/`.
     pub domain: String,
     pub apps: Vec<App>,
+    /// nginx: keep connections to Usher open for the auth subrequests (an `upstream` block at
+    /// http level). Without it nginx opens a new HTTP/1.0 connection for every protected request.
+    pub keepalive: bool,
 }
 
 /// One app with everything around it: the shape of the single-app flags.
@@ -91,6 +94,7 @@ impl From<&Options> for Site {
                 group: o.group,
                 header_auth: o.header_auth,
             }],
+            keepalive: false,
         }
     }
 }
@@ -322,6 +326,11 @@ impl Site {
             return invalid("--app is required".into());
         }
         check_url("--usher", &self.usher)?;
+        if self.keepalive && self.proxy != Proxy::Nginx {
+            return invalid(
+                "--keepalive is for nginx: Caddy and Traefik keep connections to Usher open by themselves".into(),
+            );
+        }
         if crate::settings::check_cookie_domain(&self.domain).is_err() && self.domain != "localhost"
         {
             return invalid(format!(
@@ -402,9 +411,12 @@ impl Site {
         s + &self.non_default_places()
     }
 
-    /// ` --usher URL --domain D` where they differ from the flags' defaults.
+    /// ` --usher URL --domain D` where they differ from the flags' defaults, and `--keepalive`.
     fn non_default_places(&self) -> String {
         let mut s = String::new();
+        if self.keepalive {
+            s.push_str(" --keepalive");
+        }
         if self.usher != DEFAULT_USHER {
             let _ = write!(s, " --usher {}", self.usher);
         }
@@ -459,6 +471,7 @@ mod tests {
             usher: "http://127.0.0.1:8420".into(),
             domain: "example.com".into(),
             apps: specs.iter().map(|s| s.parse().unwrap()).collect(),
+            keepalive: false,
         }
     }
 

@@ -429,6 +429,7 @@ async fn all_apps_in_one_server_pass_nginx_t_and_caddy_validate() {
             usher: "http://127.0.0.1:8420".into(),
             domain: "example.com".into(),
             apps: apps.iter().map(|a| a.parse().unwrap()).collect(),
+            keepalive: false,
         };
         let out = generate_site(&site).unwrap();
         match proxy {

@@ -280,3 +280,99 @@ async fn usher_plex_pages_reach_usher_beside_plex() {
         }
     }
 }
+
+/// `usher proxy-config nginx --keepalive`: the part before the marker pasted at http level, the
+/// rest into the server block, both as printed. The same journey works, and nginx asks Usher
+/// over the connections it keeps: a relay in front of Usher counts them.
+#[tokio::test]
+async fn with_keepalive_nginx_asks_usher_over_kept_connections() {
+    use crate::support::tcp_cut::TcpCut;
+    use usher::proxy_config::HTTP_LEVEL_MARKER;
+
+    let app = TestApp::spawn().await;
+    app.add_user("alice", 4).await;
+    let (echo, _echo) = spawn_echo().await;
+    let relay = TcpCut::start(app.addr).await;
+    let (ok, snippet, err) = run_cli(&[
+        "proxy-config",
+        "--proxy",
+        "nginx",
+        "--mode",
+        "subdirectory",
+        "--usher",
+        &format!("http://{}", relay.addr),
+        "--app",
+        &format!("calibre-web,path=/books,upstream=http://{echo},header-auth"),
+        "--app",
+        &format!("tautulli,upstream=http://{echo}"),
+        "--keepalive",
+    ]);
+    assert!(ok, "{err}");
+    let (http_level, server_part) = snippet
+        .split_once(HTTP_LEVEL_MARKER)
+        .expect("the http-level part is marked");
+    assert!(http_level.contains("keepalive 16;"), "{snippet}");
+    let nginx = Nginx::start(&format!("{http_level}\n{}", in_one_server(server_part))).await;
+    let base = nginx.url("");
+    journey(&base, nginx.port(), || nginx.error_log()).await;
+
+    // Signed in (by the journey's own client): 20 protected requests, one auth subrequest each.
+    let c = no_redirects();
+    sign_in(&c, &base, "alice").await;
+    let before = relay.connections();
+    for i in 0..20 {
+        let books = seen_by_app(&c, &format!("{base}/books/page{i}")).await;
+        assert_eq!(books["headers"]["x-webauth-user"], "alice", "{books}");
+    }
+    let opened = relay.connections() - before;
+    assert!(
+        opened <= 2,
+        "nginx opened {opened} connections to Usher for 20 protected requests (kept: at most 2)"
+    );
+}
+
+#[test]
+fn keepalive_is_for_nginx_only() {
+    for proxy in ["caddy", "traefik"] {
+        let (ok, _, err) = run_cli(&[
+            "proxy-config",
+            "--proxy",
+            proxy,
+            "--app",
+            "tautulli",
+            "--keepalive",
+        ]);
+        assert!(!ok, "{proxy}");
+        assert!(err.contains("--keepalive is for nginx"), "{proxy}: {err}");
+    }
+}
+
+/// In subdomain mode every part is at http level already: the `upstream` comes first, no marker,
+/// and nginx takes the whole output as printed.
+#[test]
+fn with_keepalive_in_subdomain_mode_the_whole_output_loads_at_http_level() {
+    let (ok, out, err) = run_cli(&[
+        "proxy-config",
+        "--proxy",
+        "nginx",
+        "--app",
+        "tautulli",
+        "--app",
+        "grafana",
+        "--keepalive",
+    ]);
+    assert!(ok, "{err}");
+    assert!(
+        !out.contains(usher::proxy_config::HTTP_LEVEL_MARKER),
+        "{out}"
+    );
+    assert_eq!(out.matches("upstream usher_auth {").count(), 1, "{out}");
+    assert_eq!(
+        out.matches("proxy_pass http://usher_auth/api/v2/auth/;")
+            .count(),
+        2,
+        "{out}"
+    );
+    let conf = out.replace("listen 80;", "listen 127.0.0.1:{{PORT}};");
+    nginx_test_http_block(&conf).unwrap_or_else(|e| panic!("nginx -t: {e}\n{conf}"));
+}

@@ -362,6 +362,7 @@ fn traefik_for_several_apps_in_subdirectories() {
         .iter()
         .map(|s| s.parse().unwrap())
         .collect(),
+        keepalive: false,
     };
     let text = generate_site(&site).unwrap();
     let docs = yaml_docs(&text);

@@ -80,6 +80,7 @@ pub(super) fn nginx_box(tabs: &[Tab], usher: &str, usher_host: Option<&str>) -> 
         usher: usher.to_string(),
         domain: usher_host.unwrap_or("example.com").to_string(),
         apps: Vec::new(),
+        keepalive: false,
     };
     let mut apps: Vec<App> = Vec::new();
     let mut placeholders = Vec::new();

@@ -1,10 +1,11 @@
 //! A TCP relay that a test can cut and restore: Usher talks to the machine's shared PostgreSQL
-//! through it, so an outage can be staged without stopping the server other people use.
+//! through it, so an outage can be staged without stopping the server other people use; nginx
+//! talks to Usher through it where a test counts nginx's connections.
 //! Cutting closes every relayed connection and turns new ones away (accepted, then closed at
 //! once, as a database that is restarting does); restoring relays again.
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use tokio::net::{TcpListener, TcpStream};
@@ -13,6 +14,8 @@ use tokio::task::AbortHandle;
 #[derive(Default)]
 struct State {
     cut: AtomicBool,
+    /// Connections relayed since the start.
+    relayed: AtomicUsize,
     relays: Mutex<Vec<AbortHandle>>,
 }
 
@@ -36,6 +39,7 @@ impl TcpCut {
                     drop(inbound);
                     continue;
                 }
+                shared.relayed.fetch_add(1, Ordering::SeqCst);
                 let relay = tokio::spawn(async move {
                     if let Ok(mut outbound) = TcpStream::connect(target).await {
                         let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
@@ -50,6 +54,11 @@ impl TcpCut {
             state,
             accept,
         }
+    }
+
+    /// How many connections it has relayed (a client that keeps its connections open opens few).
+    pub fn connections(&self) -> usize {
+        self.state.relayed.load(Ordering::SeqCst)
     }
 
     /// A relay in front of the database of `url` (PostgreSQL), and the URL that goes through it.
