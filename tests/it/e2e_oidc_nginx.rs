@@ -19,7 +19,7 @@ use tokio::sync::mpsc;
 
 use crate::oidc::{exchange, rp_http, Rp};
 use crate::oidc_browser::{start_page, Pending};
-use crate::proxy_config::run_cli;
+use crate::proxy_config::{run_cli, subdirectory_snippet};
 use crate::support::browser::Browser;
 use crate::support::echo::spawn_echo;
 use crate::support::nginx::Nginx;
@@ -39,18 +39,12 @@ fn usher_cli(app: &TestApp, args: &[&str]) -> String {
 /// nginx in front of Usher on a free port, with the lines `usher proxy-config` prints for
 /// Usher at `/` (and one app beside it), pasted as printed into one server block.
 async fn nginx_in_front_of(app: &TestApp, echo: std::net::SocketAddr) -> Nginx {
-    let (ok, snippet, err) = run_cli(&[
-        "proxy-config",
-        "--proxy",
+    let snippet = subdirectory_snippet(
         "nginx",
-        "--mode",
-        "subdirectory",
-        "--usher",
-        &format!("http://{}", app.addr),
-        "--app",
-        &format!("tautulli,upstream=http://{echo}"),
-    ]);
-    assert!(ok, "{err}");
+        app.addr,
+        &[format!("tautulli,upstream=http://{echo}")],
+        &[],
+    );
     assert!(
         snippet.contains("location / {"),
         "Usher's own location: {snippet}"

@@ -6,7 +6,7 @@
 use reqwest::header::{ACCEPT, LOCATION};
 use serde_json::{json, Value};
 
-use crate::proxy_config::run_cli;
+use crate::proxy_config::{run_cli, subdirectory_snippet};
 use crate::support::caddy::Caddy;
 use crate::support::echo::spawn_echo;
 use crate::support::nginx::{nginx_test_http_block, Nginx};
@@ -19,21 +19,16 @@ async fn two_apps(proxy: &str) -> (TestApp, tokio::task::JoinHandle<()>, String)
     let app = TestApp::spawn().await;
     app.add_user("alice", 4).await;
     let (echo, task) = spawn_echo().await;
-    let (ok, out, err) = run_cli(&[
-        "proxy-config",
-        "--proxy",
-        proxy,
-        "--mode",
-        "subdirectory",
-        "--usher",
-        &format!("http://{}", app.addr),
-        "--app",
-        &format!("calibre-web,path=/books,upstream=http://{echo},header-auth"),
-        "--app",
-        &format!("tautulli,upstream=http://{echo}"),
-    ]);
-    assert!(ok, "{err}");
+    let out = subdirectory_snippet(proxy, app.addr, &books_and_tautulli(echo), &[]);
     (app, task, out)
+}
+
+/// Calibre-Web at /books (header auth) and Tautulli, both answered by the echo app at `echo`.
+fn books_and_tautulli(echo: std::net::SocketAddr) -> [String; 2] {
+    [
+        format!("calibre-web,path=/books,upstream=http://{echo},header-auth"),
+        format!("tautulli,upstream=http://{echo}"),
+    ]
 }
 
 /// The output pasted as printed into one server block.
@@ -293,21 +288,12 @@ async fn with_keepalive_nginx_asks_usher_over_kept_connections() {
     app.add_user("alice", 4).await;
     let (echo, _echo) = spawn_echo().await;
     let relay = TcpCut::start(app.addr).await;
-    let (ok, snippet, err) = run_cli(&[
-        "proxy-config",
-        "--proxy",
+    let snippet = subdirectory_snippet(
         "nginx",
-        "--mode",
-        "subdirectory",
-        "--usher",
-        &format!("http://{}", relay.addr),
-        "--app",
-        &format!("calibre-web,path=/books,upstream=http://{echo},header-auth"),
-        "--app",
-        &format!("tautulli,upstream=http://{echo}"),
-        "--keepalive",
-    ]);
-    assert!(ok, "{err}");
+        relay.addr,
+        &books_and_tautulli(echo),
+        &["--keepalive"],
+    );
     let (http_level, server_part) = snippet
         .split_once(HTTP_LEVEL_MARKER)
         .expect("the http-level part is marked");

@@ -391,7 +391,7 @@ async fn at_shutdown_an_idle_connection_closes_and_a_request_under_way_is_answer
 /// exactly as the router answers it.
 #[tokio::test]
 async fn the_auth_subrequest_nginx_sends_for_the_generated_config_takes_the_short_way() {
-    use crate::proxy_config::run_cli;
+    use crate::proxy_config::subdirectory_snippet;
     use crate::support::nginx::Nginx;
 
     let app = TestApp::spawn().await;
@@ -417,18 +417,12 @@ async fn the_auth_subrequest_nginx_sends_for_the_generated_config_takes_the_shor
             .await;
         head
     });
-    let (ok, snippet, err) = run_cli(&[
-        "proxy-config",
-        "--proxy",
+    let snippet = subdirectory_snippet(
         "nginx",
-        "--mode",
-        "subdirectory",
-        "--usher",
-        &format!("http://{recorder_addr}"),
-        "--app",
-        "tautulli,upstream=http://127.0.0.1:9",
-    ]);
-    assert!(ok, "{err}");
+        recorder_addr,
+        &["tautulli,upstream=http://127.0.0.1:9".to_string()],
+        &[],
+    );
     let nginx = Nginx::start(&format!(
         "server {{\n    listen 127.0.0.1:{{{{PORT}}}};\n{snippet}}}\n"
     ))

@@ -27,6 +27,33 @@ pub(crate) fn run_cli(args: &[&str]) -> (bool, String, String) {
     )
 }
 
+/// What `usher proxy-config --proxy PROXY --mode subdirectory --usher http://USHER` prints for
+/// `apps` (each an `--app` value) and any `extra` flags; the test fails with the CLI's error.
+pub(crate) fn subdirectory_snippet(
+    proxy: &str,
+    usher: std::net::SocketAddr,
+    apps: &[String],
+    extra: &[&str],
+) -> String {
+    let usher = format!("http://{usher}");
+    let mut args = vec![
+        "proxy-config",
+        "--proxy",
+        proxy,
+        "--mode",
+        "subdirectory",
+        "--usher",
+        &usher,
+    ];
+    for app in apps {
+        args.extend(["--app", app.as_str()]);
+    }
+    args.extend(extra);
+    let (ok, out, err) = run_cli(&args);
+    assert!(ok, "usher {args:?}: {err}");
+    out
+}
+
 fn opts(proxy: Proxy, app: &str, mode: Mode) -> Options {
     Options {
         proxy,
