@@ -231,18 +231,12 @@ async fn usher_plex_pages_reach_usher_beside_plex() {
     let direct = reqwest::get(app.url("/plex/start?rd=%2F")).await.unwrap();
     let (direct_status, direct_body) = (direct.status(), direct.text().await.unwrap());
     for proxy in ["nginx", "caddy"] {
-        let (ok, out, err) = run_cli(&[
-            "proxy-config",
-            "--proxy",
+        let out = subdirectory_snippet(
             proxy,
-            "--mode",
-            "subdirectory",
-            "--usher",
-            &format!("http://{}", app.addr),
-            "--app",
-            &format!("plex,upstream=http://{echo}"),
-        ]);
-        assert!(ok, "{err}");
+            app.addr,
+            &[format!("plex,upstream=http://{echo}")],
+            &[],
+        );
         let dir = tempfile::tempdir().unwrap();
         let (nginx, caddy) = if proxy == "nginx" {
             let conf = crate::e2e_proxies::nginx_wrap(
