@@ -122,7 +122,8 @@ fn unusable_key_file(path: &Path, text: &str) -> CryptoError {
 
 /// Writes a file readable only by its owner, atomically: a temporary file in the same
 /// directory, flushed to disk, renamed over `path`, then the directory flushed. A crash leaves
-/// the old file or the new one, never an empty or half-written one.
+/// the old file or the new one, never an empty or half-written one; the temporary file such a
+/// crash leaves behind (a copy of a secret) is removed by the next write of the same file.
 pub fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d,
@@ -131,17 +132,30 @@ pub fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
     let name = path
         .file_name()
         .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::InvalidInput, "no file name"))?;
-    let temp = dir.join(format!(
-        ".{}.{}.tmp",
-        name.to_string_lossy(),
-        random_token(6)
-    ));
+    let prefix = format!(".{}.", name.to_string_lossy());
+    remove_leftovers(dir, &prefix);
+    let temp = dir.join(format!("{prefix}{}.tmp", random_token(6)));
     let written = write_new_private(&temp, contents).and_then(|()| std::fs::rename(&temp, path));
     if written.is_err() {
         let _ = std::fs::remove_file(&temp);
     }
     written?;
     sync_dir(dir)
+}
+
+/// Removes `PREFIX*.tmp` files in `dir`: temporary files of an earlier write that a crash cut
+/// short. Best effort: what cannot be read or removed stays.
+fn remove_leftovers(dir: &Path, prefix: &str) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let file_name = entry.file_name();
+        let name = file_name.to_string_lossy();
+        if name.starts_with(prefix) && name.ends_with(".tmp") {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
 }
 
 /// Creates `path` (which must not exist) with mode 0600 and `contents`, synced to disk.
@@ -225,6 +239,22 @@ mod tests {
                 "left as it was"
             );
         }
+    }
+
+    #[test]
+    fn a_temporary_file_left_by_a_crash_is_removed_by_the_next_write() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("secret.key");
+        // What a crash between writing the temporary file and renaming it leaves behind.
+        std::fs::write(dir.path().join(".secret.key.AbCdEfGh.tmp"), "a key").unwrap();
+        std::fs::write(dir.path().join(".setup-token.AbCdEfGh.tmp"), "other file's").unwrap();
+        write_private(&p, "the key").unwrap();
+        let mut names: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        names.sort();
+        assert_eq!(names, [".setup-token.AbCdEfGh.tmp", "secret.key"]);
     }
 
     #[test]
