@@ -5,7 +5,7 @@ use std::net::{IpAddr, SocketAddr};
 
 use ipnet::IpNet;
 
-use super::headers::{text, RequestHeaders};
+use super::headers::{single, text, RequestHeaders};
 
 use crate::domain::access::canonical;
 
@@ -26,12 +26,10 @@ fn parse_ip(s: &str) -> Option<IpAddr> {
         .map(canonical)
 }
 
-fn single<H: RequestHeaders + ?Sized>(headers: &H, name: &str) -> Option<IpAddr> {
-    let mut values = headers.values(name);
-    match (values.next(), values.next()) {
-        (Some(v), None) => text(v).and_then(parse_ip),
-        _ => None, // absent, or conflicting duplicates: believe neither
-    }
+/// The address in a header sent exactly once; `None` when absent, not an address, or
+/// duplicated (conflicting duplicates: believe neither).
+fn single_ip<H: RequestHeaders + ?Sized>(headers: &H, name: &str) -> Option<IpAddr> {
+    single(headers, name).ok().flatten().and_then(parse_ip)
 }
 
 /// Resolves the client IP for a request from `peer`.
@@ -51,7 +49,7 @@ pub fn client_ip<H: RequestHeaders + ?Sized>(
     }
     let mut hops = headers.values("x-forwarded-for").rev().peekable();
     if hops.peek().is_none() {
-        return single(headers, "x-real-ip").unwrap_or(peer);
+        return single_ip(headers, "x-real-ip").unwrap_or(peer);
     }
     let mut candidate = peer;
     for value in hops {
