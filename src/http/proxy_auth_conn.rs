@@ -31,7 +31,7 @@ use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::sync::watch;
 
-use super::headers::{text, RequestHeaders};
+use super::headers::{single, RequestHeaders};
 use super::proxy_auth::{self, Verdict};
 use super::serve::{is_proxy_auth_path, Connection};
 use crate::core::Core;
@@ -143,7 +143,7 @@ async fn answer_buffered(
     write_answer(output, &verdict, &plain);
     Step::Answered {
         consumed: plain.consumed,
-        keep_alive: plain.connection.keep_alive,
+        keep_alive: plain.keep_alive,
     }
 }
 
@@ -166,7 +166,8 @@ struct PlainRequest<'h, 'b> {
     version: u8,
     /// HEAD: the answer says no length, as hyper's does (it would be the length of a GET's).
     head: bool,
-    connection: ConnectionUse,
+    /// Whether the connection stays open after the answer.
+    keep_alive: bool,
     headers: &'h [httparse::Header<'b>],
 }
 
@@ -201,7 +202,7 @@ fn read_head<'h, 'b>(
         return Head::NotPlain;
     }
     let headers: &'h [httparse::Header<'b>] = request.headers;
-    let Some(connection) = connection_of(headers, version) else {
+    let Some(keep_alive) = keeps_alive(headers, version) else {
         return Head::NotPlain;
     };
     if !has_no_body(headers) {
@@ -213,7 +214,7 @@ fn read_head<'h, 'b>(
         query,
         version,
         head: method == "HEAD",
-        connection,
+        keep_alive,
         headers,
     })
 }
@@ -234,51 +235,39 @@ fn is_plain_target(target: &str) -> bool {
         )
 }
 
-/// How the connection goes on after the answer, as hyper decides it.
-#[derive(Clone, Copy)]
-struct ConnectionUse {
-    keep_alive: bool,
-    /// The `connection` header hyper adds to the answer, if any.
-    header: Option<&'static str>,
-}
-
-/// How hyper goes on for each (HTTP/1.x minor version, `Connection` value) taken here: HTTP/1.1
-/// stays open unless `close` (answered with `connection: close`); HTTP/1.0 closes.
+/// Whether hyper keeps the connection open after its answer, for each (HTTP/1.x minor version,
+/// `Connection` value) taken here: HTTP/1.1 stays open unless `close`; HTTP/1.0 closes.
 ///
 /// HTTP/1.0 with `keep-alive` is hyper's: hyper remembers a connection's last version and frames
 /// a later error answer (a malformed next request) as HTTP/1.0, which a hyper that takes over
 /// halfway cannot know (found by the proxy_auth_conn fuzz target). Proxies do not send it:
 /// nginx's HTTP/1.0 closes, and keep-alive upstreams speak HTTP/1.1.
-const CONNECTION_USES: [(u8, Option<&str>, ConnectionUse); 5] = {
-    const fn answer(keep_alive: bool, header: Option<&'static str>) -> ConnectionUse {
-        ConnectionUse { keep_alive, header }
-    }
-    [
-        (1, None, answer(true, None)),
-        (1, Some("keep-alive"), answer(true, None)),
-        (1, Some("close"), answer(false, Some("close"))),
-        (0, None, answer(false, None)),
-        (0, Some("close"), answer(false, None)),
-    ]
-};
+const KEEP_ALIVE: [(u8, Option<&str>, bool); 5] = [
+    (1, None, true),
+    (1, Some("keep-alive"), true),
+    (1, Some("close"), false),
+    (0, None, false),
+    (0, Some("close"), false),
+];
 
-/// The row of [`CONNECTION_USES`] for this request; `None` for anything else (other tokens,
-/// more than one `Connection` header, another version): hyper decides those.
-fn connection_of(headers: &[httparse::Header<'_>], version: u8) -> Option<ConnectionUse> {
-    let mut values = headers.values("connection");
-    let value = match (values.next(), values.next()) {
-        (None, _) => None,
-        (Some(v), None) => Some(text(v)?.trim()),
-        _ => return None,
-    };
-    CONNECTION_USES.iter().find_map(|(v, token, answer)| {
+/// The row of [`KEEP_ALIVE`] for this request; `None` for anything else (other tokens, more
+/// than one `Connection` header, another version): hyper decides those.
+fn keeps_alive(headers: &[httparse::Header<'_>], version: u8) -> Option<bool> {
+    let value = single(headers, "connection").ok()?.map(str::trim);
+    KEEP_ALIVE.iter().find_map(|(v, token, keep_alive)| {
         let same = match (token, value) {
             (None, None) => true,
             (Some(t), Some(v)) => t.eq_ignore_ascii_case(v),
             _ => false,
         };
-        (*v == version && same).then_some(*answer)
+        (*v == version && same).then_some(*keep_alive)
     })
+}
+
+/// The `connection` header hyper adds to such an answer: `close` when an HTTP/1.1 connection
+/// ends after it (an HTTP/1.0 one closes without saying so).
+fn connection_header(version: u8, keep_alive: bool) -> Option<&'static str> {
+    (version == 1 && !keep_alive).then_some("close")
 }
 
 /// No body and nothing that asks for more than one answer: no `transfer-encoding`, `expect`
@@ -314,7 +303,7 @@ fn write_answer(out: &mut Vec<u8>, verdict: &Verdict, request: &PlainRequest<'_,
         out.extend_from_slice(value.as_bytes());
         out.extend_from_slice(b"\r\n");
     });
-    if let Some(connection) = request.connection.header {
+    if let Some(connection) = connection_header(request.version, request.keep_alive) {
         out.extend_from_slice(b"connection: ");
         out.extend_from_slice(connection.as_bytes());
         out.extend_from_slice(b"\r\n");
@@ -458,7 +447,7 @@ mod tests {
             .iter()
             .map(|(name, value)| httparse::Header { name, value })
             .collect();
-        connection_of(&headers, version).map(|c| (c.keep_alive, c.header))
+        keeps_alive(&headers, version).map(|k| (k, connection_header(version, k)))
     }
 
     #[test]
