@@ -39,10 +39,6 @@ static REMOTE_EMAIL: HeaderName = HeaderName::from_static("remote-email");
 static REMOTE_GROUPS: HeaderName = HeaderName::from_static("remote-groups");
 static REMOTE_NAME: HeaderName = HeaderName::from_static("remote-name");
 
-fn status(code: StatusCode) -> Verdict {
-    Verdict::Status(code)
-}
-
 /// The original request from a trusted proxy's `X-Forwarded-*` headers.
 fn forwarded_of<H: RequestHeaders + ?Sized>(headers: &H) -> Result<Option<Forwarded<'_>>, ()> {
     forwarded::parse(
@@ -205,7 +201,7 @@ async fn decide<H: RequestHeaders + ?Sized>(
     let tab_group = |name: &str| core.tab_group(name);
     let Ok(request) = parse_request_with(path, query, &tab_group) else {
         tracing::debug!(path, "proxy auth: malformed request");
-        return (Malformed, status(StatusCode::UNAUTHORIZED));
+        return (Malformed, Verdict::Status(StatusCode::UNAUTHORIZED));
     };
     let settings = core.settings();
     let ip = client_ip(peer.ip(), headers, &settings.trusted_proxies);
@@ -215,7 +211,7 @@ async fn decide<H: RequestHeaders + ?Sized>(
             Ok(f) => f,
             Err(()) => {
                 tracing::debug!("proxy auth: malformed X-Forwarded-* headers");
-                return (Malformed, status(StatusCode::UNAUTHORIZED));
+                return (Malformed, Verdict::Status(StatusCode::UNAUTHORIZED));
             }
         }
     } else {
@@ -225,7 +221,12 @@ async fn decide<H: RequestHeaders + ?Sized>(
     // The allow list passes without a session, so look at it before any lookup.
     if let Some(allow) = &request.allow {
         if ip_list_contains(allow, ip) == Ok(true) {
-            return (Anonymous, anonymous_pass(fwd.is_some()));
+            return (
+                Anonymous,
+                Verdict::Anonymous {
+                    forward_auth: fwd.is_some(),
+                },
+            );
         }
     }
 
@@ -241,7 +242,7 @@ async fn decide<H: RequestHeaders + ?Sized>(
             .map(|s| s.view)
             .filter(|s| s.expires_at > at)
             .filter(|s| !s.must_enrol(two_factor.required_up_to_group, two_factor.skip_for_plex)),
-        Err(_) => return (StoreDown, status(StatusCode::SERVICE_UNAVAILABLE)),
+        Err(_) => return (StoreDown, Verdict::Status(StatusCode::SERVICE_UNAVAILABLE)),
     };
 
     let rule = if settings.proxy_rules.is_empty() {
@@ -262,18 +263,19 @@ async fn decide<H: RequestHeaders + ?Sized>(
             s.touch(at);
             (User, Verdict::User(s))
         }
-        Decision::PassAnonymous => (Anonymous, anonymous_pass(fwd.is_some())),
+        Decision::PassAnonymous => (
+            Anonymous,
+            Verdict::Anonymous {
+                forward_auth: fwd.is_some(),
+            },
+        ),
         Decision::Refuse => match &fwd {
             Some(f) if session.is_none() && is_page_load(headers) => {
                 (Refused, login_redirect(f, &settings, request.redirect))
             }
-            _ => (Refused, status(StatusCode::UNAUTHORIZED)),
+            _ => (Refused, Verdict::Status(StatusCode::UNAUTHORIZED)),
         },
     }
-}
-
-fn anonymous_pass(forward_auth: bool) -> Verdict {
-    Verdict::Anonymous { forward_auth }
 }
 
 fn is_page_load<H: RequestHeaders + ?Sized>(headers: &H) -> bool {
@@ -299,7 +301,7 @@ fn login_redirect(
     };
     if !is_safe(&original, settings, own_host) {
         tracing::debug!(host = %fwd.host, "forward auth: original URL not allowed as a redirect");
-        return status(StatusCode::UNAUTHORIZED);
+        return Verdict::Status(StatusCode::UNAUTHORIZED);
     }
     let status = if redirect {
         StatusCode::FOUND
