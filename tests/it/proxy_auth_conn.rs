@@ -140,6 +140,14 @@ async fn routed(app: &TestApp, method: &str, path: &str, headers: &[(&str, Strin
     }
 }
 
+/// Usher with alice (group 4) signed in: the app and her `Cookie` header value.
+async fn alice_signed_in() -> (TestApp, String) {
+    let app = TestApp::spawn().await;
+    app.add_user("alice", 4).await;
+    let cookie = app.session_cookie("alice").await;
+    (app, cookie)
+}
+
 fn request(method: &str, path: &str, version: &str, headers: &[(&str, String)]) -> Vec<u8> {
     let mut s = format!("{method} {path} HTTP/{version}\r\nHost: usher.test\r\n");
     for (name, value) in headers {
@@ -151,9 +159,7 @@ fn request(method: &str, path: &str, version: &str, headers: &[(&str, String)]) 
 
 #[tokio::test]
 async fn every_version_and_connection_mode_gets_the_routers_answer_framed_as_hyper_frames_it() {
-    let app = TestApp::spawn().await;
-    app.add_user("alice", 4).await;
-    let cookie = app.session_cookie("alice").await;
+    let (app, cookie) = alice_signed_in().await;
     let forwarded = [
         ("X-Forwarded-Method", "GET".to_string()),
         ("X-Forwarded-Proto", "https".to_string()),
@@ -206,8 +212,8 @@ async fn every_version_and_connection_mode_gets_the_routers_answer_framed_as_hyp
         }
     }
 
-    // HTTP/1.0 keep-alive (hyper's: see CONNECTION_USES): `connection: keep-alive`, and the
-    // connection takes a second request.
+    // HTTP/1.0 keep-alive (hyper's: see KEEP_ALIVE in src/http/proxy_auth_conn.rs):
+    // `connection: keep-alive`, and the connection takes a second request.
     let headers = vec![("Cookie", cookie.clone())];
     let mut tcp = TcpStream::connect(app.addr).await.unwrap();
     let mut h = headers.clone();
@@ -234,9 +240,7 @@ async fn every_version_and_connection_mode_gets_the_routers_answer_framed_as_hyp
 
 #[tokio::test]
 async fn pipelined_requests_are_answered_in_order_and_the_rest_goes_through_hyper() {
-    let app = TestApp::spawn().await;
-    app.add_user("alice", 4).await;
-    let cookie = app.session_cookie("alice").await;
+    let (app, cookie) = alice_signed_in().await;
     let c = vec![("Cookie", cookie.clone())];
     let mut last = c.clone();
     last.push(("Connection", "close".into()));
@@ -260,9 +264,7 @@ async fn pipelined_requests_are_answered_in_order_and_the_rest_goes_through_hype
 
 #[tokio::test]
 async fn a_request_in_pieces_is_answered_once_whole() {
-    let app = TestApp::spawn().await;
-    app.add_user("alice", 4).await;
-    let cookie = app.session_cookie("alice").await;
+    let (app, cookie) = alice_signed_in().await;
     let raw = request(
         "GET",
         "/api/v2/auth/4",
@@ -280,9 +282,7 @@ async fn a_request_in_pieces_is_answered_once_whole() {
 
 #[tokio::test]
 async fn a_body_an_oversized_head_or_a_malformed_one_goes_to_hyper_and_is_answered_as_before() {
-    let app = TestApp::spawn().await;
-    app.add_user("alice", 4).await;
-    let cookie = app.session_cookie("alice").await;
+    let (app, cookie) = alice_signed_in().await;
 
     // A body on a proxy check: hyper reads it, so it is never taken for the next request.
     let body = "GET /api/v2/auth/0 HTTP/1.1\r\n\r\n";
@@ -346,9 +346,7 @@ async fn a_body_an_oversized_head_or_a_malformed_one_goes_to_hyper_and_is_answer
 
 #[tokio::test]
 async fn at_shutdown_an_idle_connection_closes_and_a_request_under_way_is_answered() {
-    let app = TestApp::spawn().await;
-    app.add_user("alice", 4).await;
-    let cookie = app.session_cookie("alice").await;
+    let (app, cookie) = alice_signed_in().await;
     let mut idle = TcpStream::connect(app.addr).await.unwrap();
     // Make sure the idle connection has been accepted before the shutdown starts.
     idle.write_all(&request("GET", "/api/v2/auth/4", "1.1", &[]))
@@ -394,9 +392,7 @@ async fn the_auth_subrequest_nginx_sends_for_the_generated_config_takes_the_shor
     use crate::proxy_config::subdirectory_snippet;
     use crate::support::nginx::Nginx;
 
-    let app = TestApp::spawn().await;
-    app.add_user("alice", 4).await;
-    let cookie = app.session_cookie("alice").await;
+    let (app, cookie) = alice_signed_in().await;
 
     // Stands in for Usher: keeps the first request head, refuses it, closes.
     let recorder = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
