@@ -331,7 +331,7 @@ impl Core {
                 tick.tick().await;
                 rounds += 1;
                 core.flush_suppressed_failures().await;
-                let seen = core.sessions.take_last_seen();
+                let seen = core.sessions.take_last_seen(crate::domain::now_coarse());
                 if !seen.is_empty() {
                     if let Err(e) = core.store.touch_sessions(&seen).await {
                         tracing::warn!(error = %e, "writing last-seen times failed");

@@ -122,7 +122,10 @@ impl App {
     ) -> std::io::Result<()> {
         let router = http::router::router(self.core.clone());
         http::serve::serve(self.listener, self.core.clone(), router, shutdown).await;
-        let seen = self.core.sessions.take_last_seen();
+        let seen = self
+            .core
+            .sessions
+            .take_last_seen(crate::domain::now_coarse());
         if !seen.is_empty() {
             let _ = self.core.store.touch_sessions(&seen).await;
         }

@@ -19,7 +19,7 @@ use std::sync::Arc;
 use crate::audit::AuditEvent;
 use crate::core::Core;
 use crate::domain::session::{hash_hex, TokenHash};
-use crate::domain::{now, SessionMethod, SessionToken, SessionView, User};
+use crate::domain::{now, now_coarse, SessionMethod, SessionToken, SessionView, User};
 use crate::store::{Actor, NewSession, StorageProblem, StoreError};
 use password::Verified;
 use throttle::ThrottleKey;
@@ -424,9 +424,11 @@ impl Core {
     /// say whether it is valid, so must not answer as if it knew (never a pass, never "signed
     /// out" as if the store had said so).
     pub async fn session(&self, hash: &TokenHash) -> Result<Option<Arc<SessionView>>, AuthError> {
-        if let Some(view) = self.sessions.get(hash) {
+        // One coarse clock read for the cache's time to live and the session's expiry.
+        let at = now_coarse();
+        if let Some(view) = self.sessions.get(hash, at) {
             self.metrics.session_cache(true);
-            return Ok((view.expires_at > now()).then_some(view));
+            return Ok((view.expires_at > at).then_some(view));
         }
         if self.sessions.is_missing(hash) {
             self.metrics.session_cache(true);
@@ -435,7 +437,7 @@ impl Core {
         self.metrics.session_cache(false);
         let generation = self.sessions.generation();
         match self.store.load_session_view(&hash_hex(hash)).await {
-            Ok(Some(view)) => Ok(Some(self.sessions.insert(*hash, view, generation))),
+            Ok(Some(view)) => Ok(Some(self.sessions.insert(*hash, view, generation, at))),
             Ok(None) => {
                 self.sessions.mark_missing(*hash);
                 Ok(None)
@@ -454,7 +456,7 @@ impl Core {
 
     /// Ends the session with this hash (sign-out).
     pub async fn logout(&self, hash: &TokenHash, client: &ClientInfo) -> Result<(), AuthError> {
-        let view = self.sessions.get(hash);
+        let view = self.sessions.get(hash, now_coarse());
         let user = view.as_ref().map(|v| v.username.clone());
         self.sessions.invalidate(hash);
         // The person signing out is who acted (when their session is cached; else the entry's

@@ -22,3 +22,19 @@ pub fn now() -> i64 {
         .map(|d| d.as_secs() as i64)
         .unwrap_or(0)
 }
+
+/// [`now`] for the proxy-auth hot path, where it is read on every request (the expiry check,
+/// the last-seen time, the `Date` header): Linux's coarse wall clock, a load from the vDSO
+/// page without reading the CPU's timestamp counter. It lags the precise clock by at most one
+/// kernel tick (a few milliseconds), so for that moment after a second begins it may still say
+/// the last one; nothing that reads it cares about a second either way.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+pub fn now_coarse() -> i64 {
+    rustix::time::clock_gettime(rustix::time::ClockId::RealtimeCoarse).tv_sec
+}
+
+/// [`now`] where there is no coarse clock.
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+pub fn now_coarse() -> i64 {
+    now()
+}

@@ -126,6 +126,72 @@ pub struct IdentityHeaders {
     pub email: HeaderValue,
     pub group_id: HeaderValue,
     pub group_name: HeaderValue,
+    /// All of [`IDENTITY_HEADERS`] as written on the wire, `name: value\r\n` each: the
+    /// proxy-auth connection loop copies this in one go (`http::proxy_auth_conn`).
+    lines: Box<[u8]>,
+}
+
+/// Which of a person's values an identity header carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IdentityField {
+    User,
+    Email,
+    GroupId,
+    GroupName,
+}
+
+/// The identity headers of a proxy-auth answer, in the order they are sent, names in lower
+/// case as hyper writes them: Organizr's three, then the `Remote-*` set apps such as Grafana
+/// and Calibre-Web read.
+pub const IDENTITY_HEADERS: [(&str, IdentityField); 7] = [
+    ("x-organizr-user", IdentityField::User),
+    ("x-organizr-email", IdentityField::Email),
+    ("x-organizr-group", IdentityField::GroupId),
+    ("remote-user", IdentityField::User),
+    ("remote-email", IdentityField::Email),
+    ("remote-groups", IdentityField::GroupName),
+    ("remote-name", IdentityField::User),
+];
+
+impl IdentityHeaders {
+    fn new(
+        user: HeaderValue,
+        email: HeaderValue,
+        group_id: HeaderValue,
+        group_name: HeaderValue,
+    ) -> Self {
+        let mut headers = IdentityHeaders {
+            user,
+            email,
+            group_id,
+            group_name,
+            lines: Box::default(),
+        };
+        let mut lines = Vec::new();
+        for (name, field) in IDENTITY_HEADERS {
+            lines.extend_from_slice(name.as_bytes());
+            lines.extend_from_slice(b": ");
+            lines.extend_from_slice(headers.value(field).as_bytes());
+            lines.extend_from_slice(b"\r\n");
+        }
+        headers.lines = lines.into_boxed_slice();
+        headers
+    }
+
+    /// The value a header of [`IDENTITY_HEADERS`] carries.
+    pub fn value(&self, field: IdentityField) -> &HeaderValue {
+        match field {
+            IdentityField::User => &self.user,
+            IdentityField::Email => &self.email,
+            IdentityField::GroupId => &self.group_id,
+            IdentityField::GroupName => &self.group_name,
+        }
+    }
+
+    /// Every identity header as written on the wire, in order.
+    pub fn lines(&self) -> &[u8] {
+        &self.lines
+    }
 }
 
 impl std::ops::Deref for SessionView {
@@ -151,12 +217,12 @@ impl SessionView {
         expires_at: i64,
         last_seen: i64,
     ) -> Self {
-        let headers = IdentityHeaders {
-            user: header_value(&username),
-            email: header_value(email.as_deref().unwrap_or("")),
-            group_id: HeaderValue::from(group_id),
-            group_name: list_item_header(&group_name),
-        };
+        let headers = IdentityHeaders::new(
+            header_value(&username),
+            header_value(email.as_deref().unwrap_or("")),
+            HeaderValue::from(group_id),
+            list_item_header(&group_name),
+        );
         SessionView {
             session_id,
             expires_at,

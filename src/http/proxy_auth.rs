@@ -11,7 +11,7 @@
 //! answers alike.
 
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 use std::time::Instant;
 
 use axum::body::Body;
@@ -26,18 +26,11 @@ use super::redirect::is_safe;
 use crate::core::Core;
 use crate::domain::access::{decide_with_rule, ip_list_contains, parse_request_with, Decision};
 use crate::domain::forwarded::{self, Forwarded};
-use crate::domain::now;
+use crate::domain::now_coarse;
 use crate::domain::rules::{first_match, Subject};
+use crate::domain::session::IDENTITY_HEADERS;
 use crate::domain::SessionView;
 use crate::metrics::ProxyAuthResult::{self, Anonymous, Malformed, Refused, StoreDown, User};
-
-static X_ORGANIZR_USER: HeaderName = HeaderName::from_static("x-organizr-user");
-static X_ORGANIZR_EMAIL: HeaderName = HeaderName::from_static("x-organizr-email");
-static X_ORGANIZR_GROUP: HeaderName = HeaderName::from_static("x-organizr-group");
-static REMOTE_USER: HeaderName = HeaderName::from_static("remote-user");
-static REMOTE_EMAIL: HeaderName = HeaderName::from_static("remote-email");
-static REMOTE_GROUPS: HeaderName = HeaderName::from_static("remote-groups");
-static REMOTE_NAME: HeaderName = HeaderName::from_static("remote-name");
 
 /// The original request from a trusted proxy's `X-Forwarded-*` headers.
 fn forwarded_of<H: RequestHeaders + ?Sized>(headers: &H) -> Result<Option<Forwarded<'_>>, ()> {
@@ -68,16 +61,17 @@ pub enum Verdict {
     },
 }
 
-/// The identity headers, in the order they are sent.
-const IDENTITY: [&HeaderName; 7] = [
-    &X_ORGANIZR_USER,
-    &X_ORGANIZR_EMAIL,
-    &X_ORGANIZR_GROUP,
-    &REMOTE_USER,
-    &REMOTE_EMAIL,
-    &REMOTE_GROUPS,
-    &REMOTE_NAME,
-];
+/// The names of [`IDENTITY_HEADERS`], in the order they are sent, made once.
+static IDENTITY: LazyLock<[HeaderName; 7]> =
+    LazyLock::new(|| IDENTITY_HEADERS.map(|(name, _)| HeaderName::from_static(name)));
+
+/// The identity headers sent empty (forward auth, nobody signed in), as written on the wire.
+static EMPTY_IDENTITY_LINES: LazyLock<Box<[u8]>> = LazyLock::new(|| {
+    IDENTITY_HEADERS
+        .iter()
+        .flat_map(|(name, _)| [name.as_bytes(), b": \r\n"].concat())
+        .collect()
+});
 
 static EMPTY: HeaderValue = HeaderValue::from_static("");
 static NO_STORE: HeaderValue = HeaderValue::from_static("no-store");
@@ -94,18 +88,8 @@ impl Verdict {
     pub fn each_header(&self, mut f: impl FnMut(&HeaderName, &HeaderValue)) {
         match self {
             Verdict::User(s) => {
-                let h = &s.headers;
-                let values = [
-                    &h.user,
-                    &h.email,
-                    &h.group_id,
-                    &h.user,
-                    &h.email,
-                    &h.group_name,
-                    &h.user,
-                ];
-                for (name, value) in IDENTITY.into_iter().zip(values) {
-                    f(name, value);
+                for (name, (_, field)) in IDENTITY.iter().zip(IDENTITY_HEADERS) {
+                    f(name, s.headers.value(field));
                 }
             }
             // Caddy 2.6 copies an absent header as the literal placeholder text, which an app
@@ -113,7 +97,7 @@ impl Verdict {
             // Caddyfile removes every client copy of these headers before `forward_auth` runs
             // (see `proxy_config::caddy`).
             Verdict::Anonymous { forward_auth: true } => {
-                for name in IDENTITY {
+                for name in IDENTITY.iter() {
                     f(name, &EMPTY);
                 }
             }
@@ -125,6 +109,24 @@ impl Verdict {
                 f(&header::LOCATION, location);
                 f(&header::CACHE_CONTROL, &NO_STORE);
             }
+        }
+    }
+
+    /// Appends the answer's headers as written on the wire (`name: value\r\n` each, names as
+    /// [`each_header`](Self::each_header) gives them): an identity is one copy of lines
+    /// prepared when the person was read.
+    pub fn write_headers(&self, out: &mut Vec<u8>) {
+        match self {
+            Verdict::User(s) => out.extend_from_slice(s.headers.lines()),
+            Verdict::Anonymous { forward_auth: true } => {
+                out.extend_from_slice(&EMPTY_IDENTITY_LINES)
+            }
+            _ => self.each_header(|name, value| {
+                out.extend_from_slice(name.as_str().as_bytes());
+                out.extend_from_slice(b": ");
+                out.extend_from_slice(value.as_bytes());
+                out.extend_from_slice(b"\r\n");
+            }),
         }
     }
 
@@ -234,7 +236,7 @@ async fn decide<H: RequestHeaders + ?Sized>(
     // pass and never a sign-in redirect (docs/scaling.md). Cached sessions keep passing.
     // A person who must turn two-factor on first counts as nobody signed in until they have.
     let two_factor = settings.two_factor;
-    let at = now(); // one clock read for the expiry check and the last-seen time
+    let at = now_coarse(); // one clock read for the expiry check and the last-seen time
     let session: Option<Arc<SessionView>> = match session_in(headers, &settings.cookie_name, core)
         .await
     {
@@ -311,5 +313,65 @@ fn login_redirect(
     match HeaderValue::from_str(&forwarded::login_url(public, fwd, &original)) {
         Ok(location) => Verdict::SignIn { status, location },
         Err(_) => Verdict::Status(StatusCode::UNAUTHORIZED),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What `each_header` gives, written the way hyper writes headers.
+    fn formatted(verdict: &Verdict) -> Vec<u8> {
+        let mut out = Vec::new();
+        verdict.each_header(|name, value| {
+            out.extend_from_slice(format!("{}: ", name.as_str()).as_bytes());
+            out.extend_from_slice(value.as_bytes());
+            out.extend_from_slice(b"\r\n");
+        });
+        out
+    }
+
+    #[test]
+    fn prepared_header_lines_are_the_headers_written_out() {
+        let person = |name: &str, email: Option<&str>, group: &str| {
+            Verdict::User(Arc::new(SessionView::new(
+                1,
+                7,
+                name.into(),
+                email.map(Into::into),
+                4,
+                group.into(),
+                false,
+                i64::MAX,
+                0,
+            )))
+        };
+        let verdicts = [
+            person("alice", Some("alice@example.org"), "User"),
+            person("zoë ünïcode", None, "Power Users"),
+            person("bob", Some(""), "a,b"),
+            Verdict::Anonymous { forward_auth: true },
+            Verdict::Anonymous {
+                forward_auth: false,
+            },
+            Verdict::Status(StatusCode::UNAUTHORIZED),
+            Verdict::SignIn {
+                status: StatusCode::FOUND,
+                location: HeaderValue::from_static("https://usher.example/?rd=x"),
+            },
+        ];
+        for verdict in &verdicts {
+            let mut lines = Vec::new();
+            verdict.write_headers(&mut lines);
+            assert_eq!(
+                String::from_utf8_lossy(&lines),
+                String::from_utf8_lossy(&formatted(verdict))
+            );
+        }
+        let mut lines = Vec::new();
+        verdicts[1].write_headers(&mut lines);
+        let text = String::from_utf8(lines).unwrap();
+        assert!(text.starts_with("x-organizr-user: zoë ünïcode\r\nx-organizr-email: \r\n"));
+        assert!(text.contains("\r\nremote-groups: Power Users\r\nremote-name: zoë ünïcode\r\n"));
     }
 }

@@ -23,7 +23,7 @@ use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use axum::Router;
 use hyper::server::conn::http1;
@@ -35,6 +35,7 @@ use super::headers::{single, RequestHeaders};
 use super::proxy_auth::{self, Verdict};
 use super::serve::{is_proxy_auth_path, Connection};
 use crate::core::Core;
+use crate::domain::now_coarse;
 
 /// The largest request head answered here; a larger one goes to hyper (which allows more).
 pub const MAX_HEAD: usize = 32 * 1024;
@@ -297,12 +298,7 @@ fn write_answer(out: &mut Vec<u8>, verdict: &Verdict, request: &PlainRequest<'_,
     out.push(b' ');
     out.extend_from_slice(status.canonical_reason().unwrap_or("").as_bytes());
     out.extend_from_slice(b"\r\n");
-    verdict.each_header(|name, value| {
-        out.extend_from_slice(name.as_str().as_bytes());
-        out.extend_from_slice(b": ");
-        out.extend_from_slice(value.as_bytes());
-        out.extend_from_slice(b"\r\n");
-    });
+    verdict.write_headers(out);
     if let Some(connection) = connection_header(request.version, request.keep_alive) {
         out.extend_from_slice(b"connection: ");
         out.extend_from_slice(connection.as_bytes());
@@ -316,20 +312,19 @@ fn write_answer(out: &mut Vec<u8>, verdict: &Verdict, request: &PlainRequest<'_,
     out.extend_from_slice(b"\r\n\r\n");
 }
 
-/// The `date` value (IMF-fixdate), formatted once a second per thread as hyper does.
+/// The `date` value (IMF-fixdate), formatted once a second per thread as hyper does, from the
+/// hot path's coarse clock.
 fn with_date(f: impl FnOnce(&[u8])) {
     use std::cell::RefCell;
     thread_local! {
-        static DATE: RefCell<(u64, String)> = const { RefCell::new((u64::MAX, String::new())) };
+        static DATE: RefCell<(i64, String)> = const { RefCell::new((i64::MIN, String::new())) };
     }
-    let now = SystemTime::now();
-    let second = now
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
+    let second = now_coarse();
     DATE.with_borrow_mut(|(cached, text)| {
         if *cached != second {
             *cached = second;
-            *text = httpdate::fmt_http_date(now);
+            let at = SystemTime::UNIX_EPOCH + Duration::from_secs(second.max(0) as u64);
+            *text = httpdate::fmt_http_date(at);
         }
         f(text.as_bytes());
     });
