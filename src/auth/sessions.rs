@@ -36,6 +36,13 @@ struct Cached {
     cached_at: i64,
 }
 
+/// Whether an entry cached at `cached_at` may still answer at `now`. The clock is the wall
+/// clock, so an age below zero (the clock was set back) counts as stale too: otherwise the
+/// safety net would stretch by however far it went back.
+fn fresh(cached_at: i64, now: i64) -> bool {
+    (0..TIME_TO_LIVE).contains(&(now - cached_at))
+}
+
 /// Cached session views.
 pub struct SessionCache {
     /// quick_cache rather than moka, whose every read also reads the clock and logs the read
@@ -86,7 +93,7 @@ impl SessionCache {
     pub fn get(&self, hash: &TokenHash, now: i64) -> Option<Arc<SessionView>> {
         self.cache
             .get(hash)
-            .filter(|c| now - c.cached_at < TIME_TO_LIVE)
+            .filter(|c| fresh(c.cached_at, now))
             .map(|c| c.view)
     }
 
@@ -201,7 +208,7 @@ impl SessionCache {
             if view.last_flushed.swap(seen, Ordering::Relaxed) != seen {
                 out.push((hash_hex(&hash), seen));
             }
-            if now - cached.cached_at >= TIME_TO_LIVE {
+            if !fresh(cached.cached_at, now) {
                 stale.push((hash, cached.cached_at));
             }
         }
@@ -309,8 +316,11 @@ mod tests {
         let cache = SessionCache::default();
         cache.insert(hash(1), view(1, 7, "ada", 1), cache.generation(), 1000);
         cache.insert(hash(2), view(2, 7, "ada", 1), cache.generation(), 1000);
+        assert!(cache.get(&hash(1), 1000).is_some());
         assert!(cache.get(&hash(1), 1000 + TIME_TO_LIVE - 1).is_some());
         assert!(cache.get(&hash(1), 1000 + TIME_TO_LIVE).is_none());
+        // A wall clock set back does not stretch the time to live.
+        assert!(cache.get(&hash(1), 1000 - 10).is_none());
         // Read again from the store meanwhile: newer, so the flush keeps it.
         cache.insert(hash(2), view(2, 7, "ada", 1), cache.generation(), 1100);
         cache.take_last_seen(1000 + TIME_TO_LIVE);
