@@ -225,11 +225,6 @@ impl SessionCache {
         self.cache.len() as u64
     }
 
-    /// Number of cached sessions, for a metrics scrape.
-    pub fn count_now(&self) -> u64 {
-        self.len()
-    }
-
     /// True when nothing is cached.
     pub fn is_empty(&self) -> bool {
         self.len() == 0

@@ -155,6 +155,14 @@ pub const IDENTITY_HEADERS: [(&str, IdentityField); 7] = [
     ("remote-name", IdentityField::User),
 ];
 
+/// Appends one header as written on the wire: `name: value\r\n`.
+pub fn push_header_line(out: &mut Vec<u8>, name: &str, value: &[u8]) {
+    out.extend_from_slice(name.as_bytes());
+    out.extend_from_slice(b": ");
+    out.extend_from_slice(value);
+    out.extend_from_slice(b"\r\n");
+}
+
 impl IdentityHeaders {
     fn new(
         user: HeaderValue,
@@ -171,10 +179,7 @@ impl IdentityHeaders {
         };
         let mut lines = Vec::new();
         for (name, field) in IDENTITY_HEADERS {
-            lines.extend_from_slice(name.as_bytes());
-            lines.extend_from_slice(b": ");
-            lines.extend_from_slice(headers.value(field).as_bytes());
-            lines.extend_from_slice(b"\r\n");
+            push_header_line(&mut lines, name, headers.value(field).as_bytes());
         }
         headers.lines = lines.into_boxed_slice();
         headers

@@ -37,7 +37,7 @@ pub async fn metrics(
         tracing::debug!(%ip, "metrics: refused");
         return page_not_found();
     }
-    let text = core.metrics.render(core.sessions.count_now());
+    let text = core.metrics.render(core.sessions.len());
     (
         StatusCode::OK,
         [

@@ -28,7 +28,7 @@ use crate::domain::access::{decide_with_rule, ip_list_contains, parse_request_wi
 use crate::domain::forwarded::{self, Forwarded};
 use crate::domain::now_coarse;
 use crate::domain::rules::{first_match, Subject};
-use crate::domain::session::IDENTITY_HEADERS;
+use crate::domain::session::{push_header_line, IDENTITY_HEADERS};
 use crate::domain::SessionView;
 use crate::metrics::ProxyAuthResult::{self, Anonymous, Malformed, Refused, StoreDown, User};
 
@@ -67,10 +67,11 @@ static IDENTITY: LazyLock<[HeaderName; 7]> =
 
 /// The identity headers sent empty (forward auth, nobody signed in), as written on the wire.
 static EMPTY_IDENTITY_LINES: LazyLock<Box<[u8]>> = LazyLock::new(|| {
-    IDENTITY_HEADERS
-        .iter()
-        .flat_map(|(name, _)| [name.as_bytes(), b": \r\n"].concat())
-        .collect()
+    let mut lines = Vec::new();
+    for (name, _) in IDENTITY_HEADERS {
+        push_header_line(&mut lines, name, b"");
+    }
+    lines.into_boxed_slice()
 });
 
 static EMPTY: HeaderValue = HeaderValue::from_static("");
@@ -121,12 +122,8 @@ impl Verdict {
             Verdict::Anonymous { forward_auth: true } => {
                 out.extend_from_slice(&EMPTY_IDENTITY_LINES)
             }
-            _ => self.each_header(|name, value| {
-                out.extend_from_slice(name.as_str().as_bytes());
-                out.extend_from_slice(b": ");
-                out.extend_from_slice(value.as_bytes());
-                out.extend_from_slice(b"\r\n");
-            }),
+            _ => self
+                .each_header(|name, value| push_header_line(out, name.as_str(), value.as_bytes())),
         }
     }
 
